@@ -1,0 +1,1 @@
+"""Pelukis bot process: chats, settings, the durable job queue. Never imports torch."""

@@ -1,0 +1,90 @@
+"""Wires the bot process together: storage, styles, translator, core, dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+
+from bot.config import Config
+from bot.core import Core
+from bot.dispatcher import ClientFactory, Dispatcher
+from bot.frontend import FrontEnd
+from bot.storage import Store
+from bot.translator import Translator
+from engine.client import EngineClient
+from engine.styles import StyleRegistry
+
+SECRET_ENV = ("TELEGRAM_TOKEN", "DISCORD_TOKEN", "DEEPL_API_KEY")
+# Telegram tokens also hide in URLs that libraries log: /bot<id>:<secret>/
+_TOKEN_RE = re.compile(r"\d{6,}:[A-Za-z0-9_-]{30,}")
+
+
+class RedactSecrets(logging.Filter):
+    """Keeps tokens out of every log line, our own and libraries'."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = _TOKEN_RE.sub("[token]", message)
+        for name in SECRET_ENV:
+            value = os.environ.get(name)
+            if value and len(value) >= 8:
+                clean = clean.replace(value, f"[{name}]")
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactSecrets())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+class App:
+    """Everything one bot process runs; front ends plug in with ``add_frontend``."""
+
+    def __init__(self, config: Config, store: Store, styles: StyleRegistry,
+                 dispatcher: Dispatcher, core: Core):
+        self.config = config
+        self.store = store
+        self.styles = styles
+        self.dispatcher = dispatcher
+        self.core = core
+        self._task: asyncio.Task | None = None
+
+    @classmethod
+    async def open(cls, config: Config, client_factory: ClientFactory | None = None) -> App:
+        styles = StyleRegistry.load(config.path(config.engine.adapters))
+        store = await Store.open(config.path(config.storage.database),
+                                 config.path(config.storage.images))
+        settings = config.engine_settings()
+        dispatcher = Dispatcher(config, store, styles,
+                                client_factory or (lambda: EngineClient(settings)))
+        core = Core(config, store, styles, Translator(), wake=dispatcher.wake,
+                    native_size=dispatcher.native_size)
+        return cls(config, store, styles, dispatcher, core)
+
+    def add_frontend(self, frontend: FrontEnd) -> None:
+        self.dispatcher.add_frontend(frontend)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        self._task.add_done_callback(self._crashed)
+
+    @staticmethod
+    def _crashed(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logging.getLogger("pelukis").critical("dispatcher stopped", exc_info=task.exception())
+
+    async def close(self) -> None:
+        await self.dispatcher.stop()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.store.close()

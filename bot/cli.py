@@ -1,0 +1,95 @@
+"""Command line: ``python -m bot [serve|chat|generate|translate] [--config PATH]``.
+
+Heavy imports happen inside the subcommands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="config.toml",
+                        help="configuration file (default: ./config.toml)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", parents=[common],
+        description="Pelukis: paints images from Indonesian or English prompts.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", parents=[common],
+                   help="serve every platform with a token (TELEGRAM_TOKEN, DISCORD_TOKEN); "
+                        "the default")
+    sub.add_parser("chat", parents=[common], help="the chat commands in this terminal")
+    gen = sub.add_parser("generate", parents=[common], help="paint one image")
+    gen.add_argument("prompt", help="what to paint (Indonesian or English)")
+    gen.add_argument("--style", default=None, help="style name, or 'none' (default: config)")
+    gen.add_argument("--seed", default=None, help="0..4294967295 (default: random)")
+    gen.add_argument("--cfg", default=None, help="guidance scale")
+    gen.add_argument("--steps", default=None, help="denoising steps")
+    gen.add_argument("--no", dest="negative", default=None, help="negative prompt")
+    gen.add_argument("--ar", default=None, help="aspect ratio W:H (default 1:1)")
+    gen.add_argument("--raw", action="store_true", help="don't translate the prompt")
+    gen.add_argument("--out", default=None, help="PNG file to write (default: pelukis-SEED.png)")
+    tr = sub.add_parser("translate", parents=[common],
+                        help="show the language and English of prompts (stdin when none given)")
+    tr.add_argument("texts", nargs="*")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from bot.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, must_exist=args.config != "config.toml")
+    except ConfigError as exc:
+        print(f"pelukis: config error: {exc}", file=sys.stderr)
+        return 2
+    from bot.app import setup_logging
+
+    setup_logging(config.bot.log_level)
+    command = args.command or "serve"
+    try:
+        if command == "chat":
+            return asyncio.run(_chat(config))
+        if command == "generate":
+            from bot.generate_cli import generate
+
+            return asyncio.run(generate(config, args))
+        if command == "translate":
+            from bot.generate_cli import translate
+
+            return asyncio.run(translate(args.texts))
+        return asyncio.run(_serve(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _chat(config) -> int:
+    from bot.app import App
+    from bot.frontends.console import ConsoleFrontEnd
+
+    app = await App.open(config)
+    console = ConsoleFrontEnd(app)
+    app.add_frontend(console)
+    app.start()
+    try:
+        await console.run()
+    finally:
+        await app.close()
+    return 0
+
+
+async def _serve(config) -> int:
+    platforms = [name for name in ("TELEGRAM_TOKEN", "DISCORD_TOKEN") if os.environ.get(name)]
+    if not platforms:
+        print("pelukis: no platform token set (TELEGRAM_TOKEN or DISCORD_TOKEN). "
+              "For a local chat run: python -m bot chat", file=sys.stderr)
+        return 2
+    print("pelukis: the Telegram and Discord front ends are not built yet; "
+          "use: python -m bot chat", file=sys.stderr)
+    return 2

@@ -1,0 +1,141 @@
+"""Typed configuration from ``config.toml``, validated once at start.
+
+A bad value stops the program with one line that names the key (``ConfigError``).
+Secrets (bot tokens, API keys) never live here: they come from the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.protocol import EngineSettings
+
+
+class ConfigError(Exception):
+    """One line for the operator, naming the file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BotSection(_Section):
+    language: Literal["id", "en"] = "id"  # when neither user, chat nor platform says
+    moderators: list[str] = Field(default_factory=list)  # "telegram:123", "discord:456", ids
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    default_style: str = "none"  # a chat's style until someone picks one
+
+
+class EngineSection(_Section):
+    model: str = Field("tiny", min_length=1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    clip_model: str = Field("auto", min_length=1)  # auto: tiny for tiny, else CLIP ViT-B/16
+    scheduler: Literal["dpm++", "ddim", "euler", "euler-a", "pndm"] = "dpm++"
+    max_batch: int = Field(4, ge=1, le=64)
+    batch_window_ms: int = Field(30, ge=0, le=5000)  # wait this long to fill a batch
+    threads: int = Field(0, ge=0, le=256)  # torch CPU threads, 0 = torch's default
+    adapters: str = "adapters"
+    cache: str = "var/models"  # where the tiny model is built
+    max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
+    restart_backoff_s: float = Field(1.0, ge=0, le=300)
+
+
+class LimitsSection(_Section):
+    prompt_max_chars: int = Field(1000, ge=10, le=20000)
+    negative_max_chars: int = Field(500, ge=0, le=20000)
+    cfg_min: float = Field(1.0, ge=0.0)
+    cfg_max: float = Field(20.0, le=30.0)
+    default_cfg: float = 7.5
+    steps_min: int = Field(1, ge=1)
+    steps_max: int = Field(50, le=150)
+    default_steps: int = 25
+    max_aspect: float = Field(3.0, ge=1.0, le=8.0)  # widest W:H (or H:W) allowed for --ar
+    max_side: int = Field(1024, ge=64, le=4096)
+    max_queued_per_user: int = Field(5, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> LimitsSection:
+        if not self.cfg_min <= self.default_cfg <= self.cfg_max:
+            raise ValueError("default_cfg must lie within cfg_min..cfg_max")
+        if not self.steps_min <= self.default_steps <= self.steps_max:
+            raise ValueError("default_steps must lie within steps_min..steps_max")
+        return self
+
+
+class StorageSection(_Section):
+    database: str = "var/pelukis.db"
+    images: str = "var/images"
+
+
+class TelegramSection(_Section):
+    base_url: str = ""  # e.g. "http://127.0.0.1:8081/bot" for a self-hosted Bot API server
+    base_file_url: str = ""
+
+
+class Config(_Section):
+    bot: BotSection = BotSection()
+    engine: EngineSection = EngineSection()
+    limits: LimitsSection = LimitsSection()
+    storage: StorageSection = StorageSection()
+    telegram: TelegramSection = TelegramSection()
+    root: Path = Path(".")  # folder relative paths are resolved against (the config's)
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    def engine_settings(self) -> EngineSettings:
+        e = self.engine
+        clip = e.clip_model
+        if clip == "auto":
+            clip = "tiny" if e.model == "tiny" else "openai/clip-vit-base-patch16"
+        return EngineSettings(
+            model=e.model,
+            device=e.device,
+            dtype=e.dtype,
+            clip_model=clip,
+            adapters_dir=str(self.path(e.adapters)),
+            cache_dir=str(self.path(e.cache)),
+            scheduler=e.scheduler,
+            max_batch=e.max_batch,
+            num_threads=e.threads,
+            min_size=32,
+            max_size=self.limits.max_side,
+            max_steps=self.limits.steps_max,
+        )
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else f"[{'.'.join(loc)}]"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    return f"{key}: {msg}{shown}"
+
+
+def load_config(path: str | Path = "config.toml", *, must_exist: bool = False) -> Config:
+    """Read and validate; a missing default file means the embedded defaults."""
+    path = Path(path)
+    data: dict = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    elif must_exist:
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return Config(**data, root=path.resolve().parent)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,292 @@
+"""Chat commands, implemented once for every platform.
+
+``Core.handle(Incoming)`` answers with ``Reply`` objects; a front end renders them. A
+``/generate`` request is written to SQLite (``queued``) before its reply says so; the
+dispatcher takes it from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from bot.config import Config
+from bot.errors import UserError
+from bot.frontend import Button, Reply
+from bot.i18n import LANGS, lang_from_locale, t
+from bot.models import Incoming, Job, JobState
+from bot.parsing import (
+    SEED_MAX,
+    parse_cfg,
+    parse_command,
+    parse_generate,
+    parse_seed,
+    parse_steps,
+    size_for,
+)
+from bot.storage import Store
+from bot.translator import Translator
+from engine.styles import NONE, StyleRegistry
+
+log = logging.getLogger("pelukis.core")
+
+Handler = Callable[["Core", Incoming, str, str], Awaitable[list[Reply]]]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(*names: str):
+    """Register a handler for ``/name`` (and aliases)."""
+
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Core:
+    def __init__(self, config: Config, store: Store, styles: StyleRegistry,
+                 translator: Translator, wake: Callable[[], None] = lambda: None,
+                 native_size: Callable[[], tuple[int, int] | None] = lambda: None):
+        self.config = config
+        self.native_size = native_size  # the engine's, once it is ready
+        self.store = store
+        self.styles = styles
+        self.translator = translator
+        self.wake = wake  # tells the dispatcher there is new work
+
+    async def handle(self, msg: Incoming) -> list[Reply]:
+        """Answer one chat message. Never raises for bad input."""
+        lang = await self.language(msg)
+        cmd = parse_command(msg.text)
+        if cmd is None:
+            return [Reply(t(lang, "not_a_command"))] if msg.private else []
+        handler = COMMANDS.get(cmd.name)
+        if handler is None:
+            return [Reply(t(lang, "unknown_command", command=cmd.name))]
+        try:
+            return await handler(self, msg, cmd.args, lang)
+        except UserError as err:
+            return [Reply(t(lang, err.key, **err.values))]
+
+    # -- helpers ----------------------------------------------------------------------------
+    async def language(self, msg: Incoming) -> str:
+        user = await self.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+        if user.lang:
+            return user.lang
+        chat = await self.store.chat_settings(msg.platform, msg.chat_id)
+        return chat.lang or lang_from_locale(msg.locale) or self.config.bot.language
+
+    def is_moderator(self, msg: Incoming) -> bool:
+        if msg.private or msg.is_admin:
+            return True
+        mods = self.config.bot.moderators
+        return msg.user_id in mods or f"{msg.platform}:{msg.user_id}" in mods
+
+    async def chat_style(self, msg: Incoming) -> str:
+        chat = await self.store.chat_settings(msg.platform, msg.chat_id)
+        name = chat.style or self.config.bot.default_style
+        return name if self.styles.known(name) else NONE
+
+    def style_title(self, name: str | None, lang: str) -> str:
+        style = self.styles.get(name)
+        return style.title(lang) if style else t(lang, "cap_none_style")
+
+    def position_text(self, position: int, lang: str) -> str:
+        return t(lang, "queued_next") if position <= 1 else t(lang, "queued", position=position)
+
+
+# -- commands --------------------------------------------------------------------------------
+@command("start", "help", "bantuan")
+async def _help(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    return [Reply(t(lang, "help"))]
+
+
+@command("generate", "gambar", "imagine")
+async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    cfg = core.config
+    req = parse_generate(args, cfg.limits)
+    style_name = req.style or await core.chat_style(msg)
+    if not core.styles.known(style_name):
+        raise UserError("style_unknown", name=_short(style_name, 40),
+                        names=", ".join(core.styles.names()))
+    style = core.styles.get(style_name)
+    waiting = await core.store.count_waiting(msg.platform, msg.user_id)
+    if waiting >= cfg.limits.max_queued_per_user:
+        raise UserError("queue_full", count=waiting, limit=cfg.limits.max_queued_per_user)
+    user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+    translation = await core.translator.to_english(req.prompt, raw=req.raw)
+    seed = req.seed if req.seed is not None else user.seed
+    steps = req.steps or user.steps or (style.steps if style else None) or cfg.limits.default_steps
+    guidance = req.cfg or user.cfg or (style.cfg if style else None) or cfg.limits.default_cfg
+    job = Job(
+        platform=msg.platform,
+        chat_id=msg.chat_id,
+        user_id=msg.user_id,
+        user_name=msg.user_name,
+        reply_to=msg.message_id,
+        prompt=req.prompt,
+        prompt_en=translation.text,
+        translator=translation.provider,
+        style=style.name if style else None,
+        negative=req.negative if req.negative is not None else user.negative,
+        seed=seed if seed is not None else secrets.randbelow(SEED_MAX + 1),
+        cfg=min(max(guidance, cfg.limits.cfg_min), cfg.limits.cfg_max),
+        steps=min(max(steps, cfg.limits.steps_min), cfg.limits.steps_max),
+        aspect=req.aspect or "1:1",
+        lang=lang,
+    )
+    await core.store.add_job(job)  # durable before the user hears "queued"
+    position = next((i for i, j in enumerate(await core.store.queue(), 1) if j.id == job.id), 1)
+    core.wake()
+    return [Reply(core.position_text(position, lang), job_id=job.id)]
+
+
+@command("style", "gaya")
+async def _style(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    current = await core.chat_style(msg)
+    if not args:
+        lines = [t(lang, "style_header")]
+        buttons = []
+        for style in core.styles:
+            mark = "✅" if style.name == current else "▫️"
+            lines.append(t(lang, "style_line", mark=mark, name=style.name,
+                           title=style.title(lang), description=style.description(lang)))
+            buttons.append(Button(style.title(lang), f"style:{style.name}"))
+        lines.append(t(lang, "style_none_line", mark="✅" if current == NONE else "▫️"))
+        buttons.append(Button(t(lang, "cap_none_style"), f"style:{NONE}"))
+        lines.append(t(lang, "style_usage"))
+        return [Reply("\n".join(lines), buttons=buttons)]
+    name = args.split()[0].lower()
+    if not core.styles.known(name):
+        raise UserError("style_unknown", name=_short(name, 40),
+                        names=", ".join(core.styles.names()))
+    if not core.is_moderator(msg):
+        raise UserError("style_moderators_only")
+    await core.store.set_chat(msg.platform, msg.chat_id, style=name)
+    log.info("style of %s:%s set to %s by %s", msg.platform, msg.chat_id, name, msg.user_id)
+    if name == NONE:
+        return [Reply(t(lang, "style_cleared"))]
+    return [Reply(t(lang, "style_set", title=core.style_title(name, lang)))]
+
+
+@command("seed")
+async def _seed(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    where = (msg.platform, msg.chat_id, msg.user_id)
+    if not args:
+        user = await core.store.user_settings(*where)
+        shown = t(lang, "seed_random_word") if user.seed is None else user.seed
+        return [Reply(t(lang, "seed_show", seed=shown))]
+    if args.lower() in ("random", "acak", "none"):
+        await core.store.set_user(*where, seed=None)
+        return [Reply(t(lang, "seed_random_set"))]
+    seed = parse_seed(args)
+    await core.store.set_user(*where, seed=seed)
+    return [Reply(t(lang, "seed_set", seed=seed))]
+
+
+@command("cfg")
+async def _cfg(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    if not args:
+        user = await core.store.user_settings(*where)
+        shown = user.cfg if user.cfg is not None else t(lang, "style_default")
+        return [Reply(t(lang, "cfg_show", cfg=shown, min=limits.cfg_min, max=limits.cfg_max))]
+    value = parse_cfg(args, limits)
+    await core.store.set_user(*where, cfg=value)
+    return [Reply(t(lang, "cfg_set", cfg=f"{value:g}"))]
+
+
+@command("steps", "langkah")
+async def _steps(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    if not args:
+        user = await core.store.user_settings(*where)
+        shown = user.steps if user.steps is not None else t(lang, "style_default")
+        return [Reply(t(lang, "steps_show", steps=shown, min=limits.steps_min,
+                        max=limits.steps_max))]
+    value = parse_steps(args, limits)
+    await core.store.set_user(*where, steps=value)
+    return [Reply(t(lang, "steps_set", steps=value))]
+
+
+@command("negative", "negatif")
+async def _negative(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    if not args:
+        user = await core.store.user_settings(*where)
+        shown = user.negative or t(lang, "negative_empty")
+        return [Reply(t(lang, "negative_show", negative=shown))]
+    if args.lower() in ("none", "clear", "hapus", "-"):
+        await core.store.set_user(*where, negative="")
+        return [Reply(t(lang, "negative_cleared"))]
+    if len(args) > limits.negative_max_chars:
+        raise UserError("negative_too_long", length=len(args), limit=limits.negative_max_chars)
+    await core.store.set_user(*where, negative=args)
+    return [Reply(t(lang, "negative_set", negative=args))]
+
+
+@command("lang", "bahasa", "language")
+async def _lang(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    if not args:
+        return [Reply(t(lang, "lang_show"))]
+    choice = args.split()[0].lower()
+    choice = {"indonesia": "id", "indonesian": "id", "english": "en", "inggris": "en"}.get(
+        choice, choice)
+    if choice not in LANGS:
+        raise UserError("lang_usage")
+    await core.store.set_user(msg.platform, msg.chat_id, msg.user_id, lang=choice)
+    if msg.private:
+        await core.store.set_chat(msg.platform, msg.chat_id, lang=choice)
+    return [Reply(t(choice, "lang_set"))]
+
+
+@command("settings", "pengaturan")
+async def _settings(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    limits = core.config.limits
+    user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+    style = core.styles.get(await core.chat_style(msg))
+    native = core.native_size()
+    width, height = size_for("1:1", native, limits.max_side) if native else ("?", "?")
+    return [Reply(t(
+        lang, "settings",
+        style=style.title(lang) if style else t(lang, "cap_none_style"),
+        seed=t(lang, "seed_random_word") if user.seed is None else user.seed,
+        cfg=user.cfg or (style.cfg if style else None) or limits.default_cfg,
+        steps=user.steps or (style.steps if style else None) or limits.default_steps,
+        negative=user.negative or t(lang, "negative_empty"),
+        width=width, height=height,
+        lang=lang,
+    ))]
+
+
+@command("queue", "antrean", "antrian")
+async def _queue(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    running = [j for j in await core.store.jobs_in(JobState.RUNNING) if j.chat_id == msg.chat_id]
+    queued = await core.store.queue()
+    if not running and not queued:
+        return [Reply(t(lang, "queue_empty"))]
+    lines = [t(lang, "queue_header", count=len(running) + len(queued))]
+    for job in running:
+        lines.append(t(lang, "queue_running", user=job.user_name or job.user_id,
+                       prompt=_short(job.prompt)))
+    for position, job in enumerate(queued, 1):
+        if job.platform == msg.platform and job.chat_id == msg.chat_id:
+            lines.append(t(lang, "queue_line", position=position,
+                           user=job.user_name or job.user_id, prompt=_short(job.prompt)))
+    return [Reply("\n".join(lines))]
+
+
+@command("cancel", "batal")
+async def _cancel(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    ids = await core.store.cancel_queued(msg.platform, msg.chat_id, msg.user_id)
+    if not ids:
+        return [Reply(t(lang, "cancel_none"))]
+    return [Reply(t(lang, "cancel_done", count=len(ids)))]

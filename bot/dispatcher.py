@@ -1,0 +1,257 @@
+"""Keeps the engine busy: takes queued jobs in fair order, batches compatible ones, runs
+them, stores every image before it is sent, and hands results to the front ends.
+
+SQLite is the source of truth; an ``asyncio.Event`` wakes the loop when work arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from bot.caption import Caption
+from bot.config import Config
+from bot.frontend import FrontEnd
+from bot.i18n import t
+from bot.models import Job, JobState, Result
+from bot.parsing import size_for
+from bot.storage import Store
+from engine.client import EngineClient, EngineError
+from engine.protocol import BatchRequest, JobSpec, ReadyInfo
+from engine.styles import StyleRegistry
+
+log = logging.getLogger("pelukis.dispatcher")
+
+ClientFactory = Callable[[], EngineClient]
+
+
+class Dispatcher:
+    def __init__(self, config: Config, store: Store, styles: StyleRegistry,
+                 client_factory: ClientFactory):
+        self.config = config
+        self.store = store
+        self.styles = styles
+        self.client_factory = client_factory
+        self.client: EngineClient | None = None
+        self.info: ReadyInfo | None = None
+        self.frontends: dict[str, FrontEnd] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._deliveries: set[asyncio.Task] = set()
+        self._delivering: set[int] = set()  # job ids being sent right now
+        self._batch_no = 0
+        self.batches_run = 0
+
+    # -- wiring -----------------------------------------------------------------------------
+    def add_frontend(self, frontend: FrontEnd) -> None:
+        self.frontends[frontend.platform] = frontend
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def native_size(self) -> tuple[int, int] | None:
+        return (self.info.width, self.info.height) if self.info else None
+
+    @property
+    def test_model(self) -> bool:
+        return self.info.test_model if self.info else self.config.engine.model == "tiny"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """At start: interrupted jobs run again; finished but unsent ones are sent."""
+        n = await self.store.requeue_interrupted()
+        if n:
+            log.warning("%d interrupted job(s) back in the queue", n)
+        for platform in self.frontends:
+            await self.deliver_pending(platform)
+
+    async def run(self) -> None:
+        """The loop: start the engine, then run batches until stopped."""
+        await self.recover()
+        backoff = self.config.engine.restart_backoff_s
+        while not self._stopping:
+            if self.client is None or not self.client.alive:
+                if not await self._start_engine():
+                    await asyncio.sleep(backoff)
+                    backoff = min(max(backoff, 0.5) * 2, 60.0)
+                    continue
+                backoff = self.config.engine.restart_backoff_s
+            batch = await self._next_batch()
+            if batch:
+                await self._run(batch)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
+        if self.client is not None:
+            await self.client.close()
+
+    async def drain(self) -> None:
+        """Wait for the deliveries in flight (used by the console before it exits)."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
+
+    async def _start_engine(self) -> bool:
+        if self.client is not None:
+            await self.client.close()
+        self.client = self.client_factory()
+        try:
+            self.info = await self.client.start()
+        except EngineError as exc:
+            log.error("engine failed to start: %s", exc.message)
+            return False
+        log.info("engine ready: %s on %s (%s), %dx%d, styles with LoRA: %s",
+                 self.info.model, self.info.device, self.info.dtype, self.info.width,
+                 self.info.height, ", ".join(self.info.lora_styles) or "none")
+        return True
+
+    # -- batches ----------------------------------------------------------------------------
+    async def _next_batch(self) -> list[Job]:
+        """The head of the fair queue plus compatible jobs behind it (up to max_batch)."""
+        queue = await self.store.queue()
+        if not queue:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 5.0)
+            return []
+        max_batch = self.config.engine.max_batch
+        window = self.config.engine.batch_window_ms / 1000
+        if window and len(queue) < max_batch:
+            await asyncio.sleep(window)  # let a burst of requests share one batch
+            queue = await self.store.queue()
+            if not queue:
+                return []
+        native = self.native_size() or (512, 512)
+        for job in queue:
+            if not job.width:
+                job.width, job.height = size_for(job.aspect, native, self.config.limits.max_side)
+        key = queue[0].batch_key()
+        batch = [j for j in queue if j.batch_key() == key][:max_batch]
+        await self.store.mark_running(batch)
+        taken = {j.id for j in batch}
+        rest = [j for j in queue if j.id not in taken]
+        for position, job in enumerate(rest, 1):
+            await self._status(job, t(job.lang, "queued_next") if position == 1
+                               else t(job.lang, "queued", position=position))
+        return batch
+
+    async def _run(self, batch: list[Job]) -> None:
+        assert self.client is not None
+        self._batch_no += 1
+        req = BatchRequest(
+            batch_id=self._batch_no,
+            style=batch[0].style,
+            width=batch[0].width,
+            height=batch[0].height,
+            steps=batch[0].steps,
+            cfg=batch[0].cfg,
+            jobs=[JobSpec(j.id, j.prompt_en, j.negative, j.seed) for j in batch],
+        )
+        by_id = {j.id: j for j in batch}
+        for job in batch:
+            await self._status(job, t(job.lang, "painting"))
+
+        def on_progress(step: int, total: int) -> None:
+            for job in batch:
+                fe = self.frontends.get(job.platform)
+                if fe is not None:
+                    fe.job_progress(job, step, total)
+
+        try:
+            results = await self.client.run_batch(req, on_progress)
+        except EngineError as exc:
+            await self._batch_failed(batch, exc)
+            return
+        self.batches_run += 1
+        for res in results:
+            job = by_id[res.job_id]
+            result = Result(job.id, res.seed, res.clip_score, str(self.store.image_path(job)),
+                            res.width, res.height, res.generate_s, res.score_s)
+            if await self.store.store_result(job, res.png, result):
+                job.state = JobState.DONE
+                self._deliver_later(job)
+
+    async def _batch_failed(self, batch: list[Job], exc: EngineError) -> None:
+        ids = [j.id for j in batch]
+        if exc.kind == "invalid":
+            log.warning("engine refused batch %s: %s", ids, exc.message)
+            for job in batch:
+                reason = t(job.lang, "failed_invalid", detail=exc.message)
+                await self.store.fail(job.id, t(job.lang, "failed", reason=reason))
+                self._deliver_later(job)
+            return
+        log.error("batch %s failed (%s): %s", ids, exc.kind, exc.message)
+        retry = [j for j in batch if j.attempts < self.config.engine.max_attempts]
+        await self.store.requeue([j.id for j in retry], f"{exc.kind}: {exc.message}")
+        for job in batch:
+            if job in retry:
+                if exc.kind == "dead":
+                    await self._status(job, t(job.lang, "engine_restarting"))
+            else:
+                await self.store.fail(job.id, t(job.lang, "failed_retries"))
+                self._deliver_later(job)
+        self._wake.set()
+
+    # -- talking to front ends --------------------------------------------------------------
+    async def _status(self, job: Job, text: str) -> None:
+        fe = self.frontends.get(job.platform)
+        if fe is None:
+            return
+        try:
+            await fe.job_status(job, text)
+        except Exception:
+            log.exception("status update for job %d failed", job.id)
+
+    def caption(self, job: Job, result: Result) -> Caption:
+        style = self.styles.get(job.style)
+        return Caption(
+            prompt=job.prompt, prompt_en=job.prompt_en, translator=job.translator,
+            style=style.title(job.lang) if style else t(job.lang, "cap_none_style"),
+            seed=result.seed, cfg=job.cfg, steps=job.steps, clip_score=result.clip_score,
+            test_model=self.test_model, lang=job.lang,
+        )
+
+    async def deliver_pending(self, platform: str) -> None:
+        """Send every ended job of ``platform`` that its user has not been shown yet."""
+        for job in await self.store.undelivered(platform):
+            self._deliver_later(job)
+
+    def _deliver_later(self, job: Job) -> None:
+        """Send off the event loop's critical path: the next batch need not wait for it."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        task = asyncio.create_task(self._deliver(job.id), name=f"deliver-{job.id}")
+        self._deliveries.add(task)
+
+        def done(task: asyncio.Task, job_id: int = job.id) -> None:
+            self._deliveries.discard(task)
+            self._delivering.discard(job_id)
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, job_id: int) -> None:
+        job = await self.store.job(job_id)
+        if job is None:
+            return
+        fe = self.frontends.get(job.platform)
+        if fe is None:
+            return  # its platform isn't served by this process; sent when it is
+        try:
+            if job.state == JobState.DONE:
+                result = await self.store.result(job.id)
+                if result is None:
+                    return
+                await fe.job_done(job, result, self.caption(job, result))
+            elif job.state == JobState.FAILED:
+                await fe.job_failed(job, job.error)  # already worded for the user
+            else:
+                return
+        except Exception:
+            log.exception("sending job %d failed; it will be sent again at the next start", job.id)
+            return
+        await self.store.mark_delivered(job.id)

@@ -1,0 +1,1 @@
+"""Front ends: each turns platform events into core calls and core replies into messages."""

@@ -1,0 +1,103 @@
+"""Typed records the bot passes around: incoming messages, settings, jobs, results.
+
+The job state machine (rows in ``jobs``, see ``bot/storage.py``)::
+
+    queued ──▶ running ──▶ done ──▶ (delivered_at set)
+      │  ▲        │  │
+      │  └────────┘  └──▶ failed      (engine refused it, or max_attempts runs crashed)
+      └──▶ cancelled                  (/cancel while queued)
+
+- A job is written ``queued`` before the user is told so.
+- ``running`` jobs found at start were interrupted: they go back to ``queued``
+  (``attempts`` counts the runs started).
+- ``done`` means the image file and its ``results`` row are stored; the front end then
+  sends it and sets ``delivered_at``. A ``done`` job without ``delivered_at`` at start is
+  sent again, so every job ends exactly once for its user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A chat message as a front end hands it to the core."""
+
+    platform: str  # "console" | "telegram" | "discord"
+    chat_id: str
+    user_id: str
+    text: str
+    user_name: str = ""
+    message_id: str = ""  # the message a reply should quote
+    private: bool = True  # a private chat / DM (its user may change its style)
+    is_admin: bool = False  # the platform says this user moderates the chat
+    locale: str | None = None  # platform's user locale (Telegram language_code, Discord locale)
+
+
+@dataclass(slots=True)
+class ChatSettings:
+    style: str | None = None  # None = not set → config default (first style? none)
+    lang: str | None = None
+
+
+@dataclass(slots=True)
+class UserSettings:
+    seed: int | None = None  # None = random
+    cfg: float | None = None  # None = style/config default
+    steps: int | None = None
+    negative: str = ""
+    lang: str | None = None
+
+
+@dataclass(slots=True)
+class Job:
+    platform: str
+    chat_id: str
+    user_id: str
+    prompt: str  # as written
+    prompt_en: str  # what the model gets
+    translator: str  # "none" | "offline" | "cache" | provider name
+    style: str | None
+    negative: str
+    seed: int
+    cfg: float
+    steps: int
+    lang: str
+    aspect: str = "1:1"  # W:H; the size follows from the model's native size at run time
+    width: int = 0  # 0 until the job runs
+    height: int = 0
+    user_name: str = ""
+    reply_to: str = ""
+    state: JobState = JobState.QUEUED
+    attempts: int = 0
+    error: str = ""
+    status_ref: str = ""  # the front end's handle on its status message
+    created_at: float = 0.0
+    id: int = 0
+
+    def batch_key(self) -> tuple:
+        """Jobs with equal keys can share one pipeline call."""
+        return (self.style, self.width, self.height, self.steps, self.cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    job_id: int
+    seed: int
+    clip_score: float
+    image_path: str
+    width: int
+    height: int
+    generate_s: float = 0.0
+    score_s: float = 0.0
+    extra: dict = field(default_factory=dict)

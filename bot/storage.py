@@ -1,0 +1,295 @@
+"""SQLite storage (aiosqlite, WAL): chat and user settings, jobs, results.
+
+The single source of truth for a job is its row here. Schema changes are numbered
+migrations applied in order; ``PRAGMA user_version`` holds the number reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import aiosqlite
+
+from bot.models import ChatSettings, Job, JobState, Result, UserSettings
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE chat_settings (
+        platform TEXT NOT NULL, chat_id TEXT NOT NULL,
+        style TEXT, lang TEXT,
+        PRIMARY KEY (platform, chat_id)
+    );
+    CREATE TABLE user_settings (
+        platform TEXT NOT NULL, chat_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        seed INTEGER, cfg REAL, steps INTEGER, negative TEXT NOT NULL DEFAULT '', lang TEXT,
+        PRIMARY KEY (platform, chat_id, user_id)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL, chat_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        user_name TEXT NOT NULL DEFAULT '', reply_to TEXT NOT NULL DEFAULT '',
+        lang TEXT NOT NULL,
+        prompt TEXT NOT NULL, prompt_en TEXT NOT NULL, translator TEXT NOT NULL,
+        style TEXT, negative TEXT NOT NULL, seed INTEGER NOT NULL, cfg REAL NOT NULL,
+        steps INTEGER NOT NULL, aspect TEXT NOT NULL DEFAULT '1:1',
+        width INTEGER NOT NULL DEFAULT 0, height INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('queued','running','done','failed','cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '',
+        status_ref TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL, started_at REAL, finished_at REAL, delivered_at REAL
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, id);
+    CREATE TABLE results (
+        job_id INTEGER PRIMARY KEY REFERENCES jobs (id),
+        seed INTEGER NOT NULL, clip_score REAL NOT NULL, image_path TEXT NOT NULL,
+        width INTEGER NOT NULL, height INTEGER NOT NULL,
+        generate_s REAL NOT NULL, score_s REAL NOT NULL, created_at REAL NOT NULL
+    );
+    """,
+]
+
+_JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    values = {name: row[name] for name in _JOB_COLUMNS}
+    values["state"] = JobState(values["state"])
+    return Job(id=row["id"], **values)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())  # the image is on disk before the job says "done"
+    os.replace(tmp, path)
+
+
+def fair_order(jobs: list[Job]) -> list[Job]:
+    """Round robin across users: everyone's 1st job (oldest first), then everyone's 2nd, …"""
+    rank: dict[tuple[str, str], int] = {}
+    keyed = []
+    for job in sorted(jobs, key=lambda j: j.id):
+        who = (job.platform, job.user_id)
+        rank[who] = rank.get(who, -1) + 1
+        keyed.append((rank[who], job.id, job))
+    return [job for _, _, job in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, images_dir: Path):
+        self.db = db
+        self.images_dir = images_dir
+
+    @classmethod
+    async def open(cls, database: str | Path, images_dir: str | Path) -> Store:
+        database, images_dir = Path(database), Path(images_dir)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        images_dir.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(database)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        store = cls(db, images_dir)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # -- settings ---------------------------------------------------------------------------
+    async def chat_settings(self, platform: str, chat_id: str) -> ChatSettings:
+        async with self.db.execute(
+            "SELECT style, lang FROM chat_settings WHERE platform=? AND chat_id=?",
+            (platform, chat_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return ChatSettings(row["style"], row["lang"]) if row else ChatSettings()
+
+    async def set_chat(self, platform: str, chat_id: str, **values: object) -> None:
+        current = await self.chat_settings(platform, chat_id)
+        merged = {"style": current.style, "lang": current.lang, **values}
+        await self.db.execute(
+            "INSERT OR REPLACE INTO chat_settings (platform, chat_id, style, lang) "
+            "VALUES (?, ?, ?, ?)",
+            (platform, chat_id, merged["style"], merged["lang"]),
+        )
+        await self.db.commit()
+
+    async def user_settings(self, platform: str, chat_id: str, user_id: str) -> UserSettings:
+        async with self.db.execute(
+            "SELECT seed, cfg, steps, negative, lang FROM user_settings "
+            "WHERE platform=? AND chat_id=? AND user_id=?",
+            (platform, chat_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return UserSettings()
+        return UserSettings(row["seed"], row["cfg"], row["steps"], row["negative"], row["lang"])
+
+    async def set_user(self, platform: str, chat_id: str, user_id: str, **values: object) -> None:
+        current = await self.user_settings(platform, chat_id, user_id)
+        merged = {f.name: getattr(current, f.name) for f in fields(UserSettings)} | values
+        await self.db.execute(
+            "INSERT OR REPLACE INTO user_settings "
+            "(platform, chat_id, user_id, seed, cfg, steps, negative, lang) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (platform, chat_id, user_id, merged["seed"], merged["cfg"], merged["steps"],
+             merged["negative"], merged["lang"]),
+        )
+        await self.db.commit()
+
+    # -- jobs -------------------------------------------------------------------------------
+    async def add_job(self, job: Job) -> Job:
+        job.created_at = job.created_at or time.time()
+        job.state = JobState.QUEUED
+        values = [getattr(job, name) for name in _JOB_COLUMNS]
+        async with self.db.execute(
+            f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_JOB_COLUMNS))})",
+            [str(v) if isinstance(v, JobState) else v for v in values],
+        ) as cur:
+            job.id = cur.lastrowid
+        await self.db.commit()
+        return job
+
+    async def job(self, job_id: int) -> Job | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _job(row) if row else None
+
+    async def jobs_in(self, *states: JobState, platform: str | None = None) -> list[Job]:
+        sql = f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(states))})"
+        args: list[object] = [str(s) for s in states]
+        if platform is not None:
+            sql += " AND platform=?"
+            args.append(platform)
+        async with self.db.execute(sql + " ORDER BY id", args) as cur:
+            return [_job(row) for row in await cur.fetchall()]
+
+    async def queue(self) -> list[Job]:
+        """Queued jobs in the order they will run."""
+        return fair_order(await self.jobs_in(JobState.QUEUED))
+
+    async def count_waiting(self, platform: str, user_id: str) -> int:
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? "
+            "AND state IN ('queued', 'running')",
+            (platform, user_id),
+        ) as cur:
+            (n,) = await cur.fetchone()
+        return n
+
+    async def requeue_interrupted(self) -> int:
+        """At start: jobs left ``running`` by a dead process go back to the queue."""
+        async with self.db.execute(
+            "UPDATE jobs SET state='queued' WHERE state='running'"
+        ) as cur:
+            n = cur.rowcount
+        await self.db.commit()
+        return n
+
+    async def mark_running(self, jobs: list[Job]) -> None:
+        """Start a batch: sizes are fixed now (the engine knows its native size)."""
+        now = time.time()
+        await self.db.executemany(
+            "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?, width=?, "
+            "height=? WHERE id=? AND state='queued'",
+            [(now, j.width, j.height, j.id) for j in jobs],
+        )
+        await self.db.commit()
+        for job in jobs:
+            job.state = JobState.RUNNING
+            job.attempts += 1
+
+    async def requeue(self, job_ids: list[int], error: str) -> None:
+        await self.db.executemany(
+            "UPDATE jobs SET state='queued', error=? WHERE id=? AND state='running'",
+            [(error, i) for i in job_ids],
+        )
+        await self.db.commit()
+
+    async def fail(self, job_id: int, error: str) -> None:
+        await self.db.execute(
+            "UPDATE jobs SET state='failed', error=?, finished_at=? "
+            "WHERE id=? AND state IN ('queued', 'running')",
+            (error, time.time(), job_id),
+        )
+        await self.db.commit()
+
+    async def cancel_queued(self, platform: str, chat_id: str, user_id: str) -> list[int]:
+        async with self.db.execute(
+            "UPDATE jobs SET state='cancelled', finished_at=? WHERE platform=? AND chat_id=? "
+            "AND user_id=? AND state='queued' RETURNING id",
+            (time.time(), platform, chat_id, user_id),
+        ) as cur:
+            ids = [row[0] for row in await cur.fetchall()]
+        await self.db.commit()
+        return ids
+
+    async def set_status_ref(self, job_id: int, ref: str) -> None:
+        await self.db.execute("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
+        await self.db.commit()
+
+    # -- results ----------------------------------------------------------------------------
+    def image_path(self, job: Job) -> Path:
+        return self.images_dir / f"{job.id:08d}-{job.seed}.png"
+
+    async def store_result(self, job: Job, png: bytes, result: Result) -> bool:
+        """Write the image (atomically), its row, and mark the job done, in that order.
+
+        Returns False when the job is no longer running (cancelled or already done)."""
+        await asyncio.to_thread(_write_atomically, Path(result.image_path), png)
+        now = time.time()
+        async with self.db.execute(
+            "UPDATE jobs SET state='done', finished_at=?, error='' "
+            "WHERE id=? AND state='running'",
+            (now, job.id),
+        ) as cur:
+            changed = cur.rowcount == 1
+        if changed:
+            await self.db.execute(
+                "INSERT OR REPLACE INTO results (job_id, seed, clip_score, image_path, width, "
+                "height, generate_s, score_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, result.seed, result.clip_score, result.image_path, result.width,
+                 result.height, result.generate_s, result.score_s, now),
+            )
+        await self.db.commit()
+        return changed
+
+    async def result(self, job_id: int) -> Result | None:
+        async with self.db.execute("SELECT * FROM results WHERE job_id=?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Result(row["job_id"], row["seed"], row["clip_score"], row["image_path"],
+                      row["width"], row["height"], row["generate_s"], row["score_s"])
+
+    async def undelivered(self, platform: str) -> list[Job]:
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE platform=? AND state IN ('done', 'failed') "
+            "AND delivered_at IS NULL ORDER BY id",
+            (platform,),
+        ) as cur:
+            return [_job(row) for row in await cur.fetchall()]
+
+    async def mark_delivered(self, job_id: int) -> None:
+        await self.db.execute(
+            "UPDATE jobs SET delivered_at=? WHERE id=? AND delivered_at IS NULL",
+            (time.time(), job_id),
+        )
+        await self.db.commit()
