@@ -263,7 +263,7 @@ async def _settings(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
         steps=user.steps or (style.steps if style else None) or limits.default_steps,
         negative=user.negative or t(lang, "negative_empty"),
         width=width, height=height,
-        lang=lang,
+        language=lang,
     ))]
 
 

@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
         "steps: {steps}\n"
         "negative: {negative}\n"
         "size: {width}×{height}\n"
-        "language: {lang}"
+        "language: {language}"
     ),
     # queue
     "queue_empty": "Nothing is waiting. Send /generate to paint something.",

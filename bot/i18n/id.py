@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
         "langkah: {steps}\n"
         "negatif: {negative}\n"
         "ukuran: {width}×{height}\n"
-        "bahasa: {lang}"
+        "bahasa: {language}"
     ),
     # antrean
     "queue_empty": "Antrean kosong. Kirim /gambar untuk mulai melukis.",

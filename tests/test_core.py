@@ -1,0 +1,156 @@
+"""The platform-neutral commands, on a real SQLite store (no engine needed)."""
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, LimitsSection, StorageSection
+from bot.core import Core
+from bot.i18n import CATALOGS, t
+from bot.models import Incoming
+from bot.storage import Store
+from bot.translator import Translator
+from engine.styles import StyleRegistry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def core(tmp_path):
+    config = Config(storage=StorageSection(database=str(tmp_path / "db"),
+                                           images=str(tmp_path / "img")),
+                    limits=LimitsSection(max_queued_per_user=3))
+    store = await Store.open(tmp_path / "db", tmp_path / "img")
+    woken = []
+    core = Core(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(),
+                wake=lambda: woken.append(1))
+    core.woken = woken
+    yield core
+    await store.close()
+
+
+def msg(text: str, user: str = "u1", private: bool = True, admin: bool = False,
+        locale: str | None = "en") -> Incoming:
+    return Incoming(platform="console", chat_id="chat", user_id=user, text=text,
+                    private=private, is_admin=admin, locale=locale)
+
+
+async def say(core: Core, text: str, **kw) -> str:
+    replies = await core.handle(msg(text, **kw))
+    return "\n".join(r.text for r in replies)
+
+
+def template_matches(key: str, text: str, lang: str = "en") -> bool:
+    """Whether ``text`` is the message ``key`` with some values filled in."""
+    parts = string.Formatter().parse(CATALOGS[lang][key])
+    pattern = "".join(re.escape(lit) + ("(.*)" if name else "") for lit, name, _, _ in parts)
+    return re.fullmatch(pattern, text, re.S) is not None
+
+
+async def test_help_in_both_languages(core):
+    assert "/generate" in await say(core, "/help")
+    assert "Aku Pelukis" in await say(core, "/start", locale="id")
+    assert "Aku Pelukis" in await say(core, "/start", locale=None)  # config default: id
+
+
+async def test_generate_queues_a_durable_job(core):
+    replies = await core.handle(msg("/generate a cat at the market --seed 42 --style kancil"))
+    assert replies[0].job_id is not None and core.woken
+    job = await core.store.job(replies[0].job_id)
+    assert (job.prompt, job.seed, job.style, job.state) == (
+        "a cat at the market", 42, "kancil", "queued")
+    kancil = core.styles.get("kancil")
+    assert (job.cfg, job.steps) == (kancil.cfg, kancil.steps)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("/generate", "generate_usage"),
+        ("/generate " + "x" * 1001, "prompt_too_long"),
+        ("/cfg abc", "not_a_number"),
+        ("/cfg 99", "cfg_range"),
+        ("/cfg -1", "cfg_range"),
+        ("/seed -5", "seed_range"),
+        ("/seed 99999999999999999999999", "seed_range"),
+        ("/steps 0", "steps_range"),
+        ("/generate x --ar 100:1", "ar_range"),
+        ("/style nosuch", "style_unknown"),
+        ("/style ../../etc/passwd", "style_unknown"),
+        ("/generate x --style ../../etc", "style_unknown"),
+        ("/lang fr", "lang_usage"),
+    ],
+)
+async def test_bad_input_gets_a_clear_answer(core, text, key):
+    replies = await core.handle(msg(text))
+    assert len(replies) == 1
+    assert replies[0].job_id is None
+    assert template_matches(key, replies[0].text)
+
+
+async def test_unknown_command_and_plain_text(core):
+    assert "/nosuch" in await say(core, "/nosuch")
+    assert await core.handle(msg("just chatting", private=False)) == []
+    assert "/generate" in await say(core, "just chatting")
+
+
+async def test_style_list_marks_the_current_one_and_offers_buttons(core):
+    await say(core, "/style kancil")
+    replies = await core.handle(msg("/style"))
+    text = replies[0].text
+    assert "✅ kancil" in text and "▫️ retro-anime" in text
+    assert [b.data for b in replies[0].buttons] == [
+        "style:fantasy-landscape", "style:kancil", "style:retro-anime", "style:none"]
+
+
+async def test_only_moderators_change_a_groups_style(core):
+    denied = await say(core, "/style kancil", private=False)
+    assert denied == t("en", "style_moderators_only")
+    assert "Kancil" in await say(core, "/style kancil", private=False, admin=True)
+    core.config.bot.moderators.append("console:mod")
+    assert "Retro" in await say(core, "/style retro-anime", user="mod", private=False)
+    assert (await core.store.chat_settings("console", "chat")).style == "retro-anime"
+    assert await say(core, "/style none", private=False, admin=True) == t("en", "style_cleared")
+
+
+async def test_user_settings_apply_to_the_next_job(core):
+    assert "42" in await say(core, "/seed 42")
+    assert "5" in await say(core, "/cfg 5")
+    await say(core, "/steps 12")
+    await say(core, "/negative blurry, text")
+    settings = await say(core, "/settings")
+    assert "seed: 42" in settings and "cfg: 5" in settings and "steps: 12" in settings
+    replies = await core.handle(msg("/generate a dog"))
+    job = await core.store.job(replies[0].job_id)
+    assert (job.seed, job.cfg, job.steps, job.negative) == (42, 5.0, 12, "blurry, text")
+    assert "random" in (await say(core, "/seed random")).lower()
+    assert (await core.store.user_settings("console", "chat", "u1")).seed is None
+
+
+async def test_lang_switches_every_answer(core):
+    await say(core, "/lang id")
+    assert await say(core, "/cancel") == t("id", "cancel_none")
+    await say(core, "/lang english")
+    assert await say(core, "/cancel") == t("en", "cancel_none")
+
+
+async def test_queue_positions_are_fair_and_the_user_limit_holds(core):
+    for _ in range(3):
+        await core.handle(msg("/generate one", user="greedy"))
+    late = await core.handle(msg("/generate two", user="late"))
+    assert late[0].text == t("en", "queued", position=2)  # ahead of greedy's 2nd and 3rd
+    full = await say(core, "/generate more", user="greedy")
+    assert full == t("en", "queue_full", count=3, limit=3)
+    listing = await say(core, "/queue")
+    assert listing.splitlines()[0] == t("en", "queue_header", count=4)
+    assert await say(core, "/cancel", user="greedy") == t("en", "cancel_done", count=3)
+    assert await core.store.count_waiting("console", "greedy") == 0
+
+
+async def test_markup_and_odd_unicode_are_kept_as_text(core):
+    prompt = "<b>kucing</b> & 🐱 </code> ネコ \u202e"
+    replies = await core.handle(msg("/generate " + prompt))
+    job = await core.store.job(replies[0].job_id)
+    assert job.prompt == " ".join(prompt.split())

@@ -1,0 +1,93 @@
+import sqlite3
+
+from bot.models import Job, JobState, Result
+from bot.storage import MIGRATIONS, Store, fair_order
+
+
+def job(user: str, prompt: str = "cat", **kw) -> Job:
+    values = dict(platform="console", chat_id="c", user_id=user, prompt=prompt, prompt_en=prompt,
+                  translator="none", style=None, negative="", seed=1, cfg=7.5, steps=4, lang="en")
+    values.update(kw)
+    return Job(**values)
+
+
+async def open_store(tmp_path) -> Store:
+    return await Store.open(tmp_path / "db.sqlite", tmp_path / "images")
+
+
+def test_fair_order_is_round_robin_not_fifo():
+    jobs = []
+    for i, user in enumerate(["a"] * 5 + ["b", "c", "b"], start=1):
+        j = job(user)
+        j.id = i
+        jobs.append(j)
+    order = [(j.user_id, j.id) for j in fair_order(jobs)]
+    assert order == [("a", 1), ("b", 6), ("c", 7), ("a", 2), ("b", 8), ("a", 3), ("a", 4),
+                     ("a", 5)]
+
+
+async def test_schema_version_and_wal(tmp_path):
+    store = await open_store(tmp_path)
+    await store.close()
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # opening again applies nothing twice
+    store = await open_store(tmp_path)
+    await store.close()
+
+
+async def test_settings_round_trip(tmp_path):
+    store = await open_store(tmp_path)
+    await store.set_user("console", "c", "u", seed=42, negative="blurry")
+    await store.set_user("console", "c", "u", cfg=5.0)
+    user = await store.user_settings("console", "c", "u")
+    assert (user.seed, user.cfg, user.negative) == (42, 5.0, "blurry")
+    await store.set_chat("console", "c", style="kancil")
+    await store.set_chat("console", "c", lang="en")
+    chat = await store.chat_settings("console", "c")
+    assert (chat.style, chat.lang) == ("kancil", "en")
+    await store.close()
+
+
+async def test_job_lifecycle_and_recovery(tmp_path):
+    store = await open_store(tmp_path)
+    a, b = await store.add_job(job("a")), await store.add_job(job("b"))
+    assert [j.id for j in await store.queue()] == [a.id, b.id]
+    a.width = a.height = 64
+    await store.mark_running([a])
+    assert (await store.job(a.id)).state == JobState.RUNNING
+    # the process dies here; at the next start the running job is queued again
+    await store.close()
+    store = await open_store(tmp_path)
+    assert await store.requeue_interrupted() == 1
+    a = await store.job(a.id)
+    assert a.state == JobState.QUEUED and a.attempts == 1 and a.width == 64
+    await store.mark_running([a])
+    path = store.image_path(a)
+    stored = await store.store_result(a, b"png", Result(a.id, 1, 30.0, str(path), 64, 64))
+    assert stored and path.read_bytes() == b"png"
+    assert [j.id for j in await store.undelivered("console")] == [a.id]
+    await store.mark_delivered(a.id)
+    assert await store.undelivered("console") == []
+    # a result for a job that is no longer running is not stored twice
+    assert not await store.store_result(a, b"png", Result(a.id, 1, 30.0, str(path), 64, 64))
+    await store.close()
+
+
+async def test_cancel_only_touches_the_users_queued_jobs(tmp_path):
+    store = await open_store(tmp_path)
+    mine = [await store.add_job(job("a")) for _ in range(2)]
+    other = await store.add_job(job("b"))
+    assert sorted(await store.cancel_queued("console", "c", "a")) == [j.id for j in mine]
+    assert [j.id for j in await store.queue()] == [other.id]
+    assert await store.count_waiting("console", "a") == 0
+    await store.close()
+
+
+async def test_prompts_are_data_not_sql(tmp_path):
+    store = await open_store(tmp_path)
+    evil = "x'); DROP TABLE jobs; --"
+    saved = await store.add_job(job("a", prompt=evil))
+    assert (await store.job(saved.id)).prompt == evil
+    await store.close()
