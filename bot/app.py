@@ -63,7 +63,8 @@ class App:
         settings = config.engine_settings()
         dispatcher = Dispatcher(config, store, styles,
                                 client_factory or (lambda: EngineClient(settings)))
-        core = Core(config, store, styles, Translator(), wake=dispatcher.wake,
+        translator = Translator(config.translation, store)
+        core = Core(config, store, styles, translator, wake=dispatcher.wake,
                     native_size=dispatcher.native_size)
         return cls(config, store, styles, dispatcher, core)
 
@@ -87,4 +88,5 @@ class App:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
+        self.core.translator.close()
         await self.store.close()

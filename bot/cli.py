@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "translate":
             from bot.generate_cli import translate
 
-            return asyncio.run(translate(args.texts))
+            return asyncio.run(translate(config, args.texts))
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:
         return 130

@@ -77,12 +77,30 @@ class TelegramSection(_Section):
     base_file_url: str = ""
 
 
+class TranslationSection(_Section):
+    # Online providers tried in this order before the offline translator:
+    # google | mymemory | libre | deepl. [] = offline only.
+    providers: list[Literal["google", "mymemory", "libre", "deepl"]] = Field(
+        default_factory=lambda: ["google"])
+    timeout_s: float = Field(5.0, gt=0, le=60)  # per call (deep-translator sets none)
+    libre_url: str = ""  # a LibreTranslate server, e.g. "http://127.0.0.1:5000/"
+    breaker_failures: int = Field(2, ge=1, le=100)  # failures in a row that open the breaker
+    breaker_cooldown_s: float = Field(120.0, ge=0, le=86400)  # skip a failing provider this long
+
+    @model_validator(mode="after")
+    def _libre(self) -> TranslationSection:
+        if "libre" in self.providers and not self.libre_url:
+            raise ValueError("libre_url is required when providers lists libre")
+        return self
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
     engine: EngineSection = EngineSection()
     limits: LimitsSection = LimitsSection()
     storage: StorageSection = StorageSection()
     telegram: TelegramSection = TelegramSection()
+    translation: TranslationSection = TranslationSection()
     root: Path = Path(".")  # folder relative paths are resolved against (the config's)
 
     def path(self, value: str) -> Path:

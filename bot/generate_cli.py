@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.i18n import t
 from bot.parsing import SEED_MAX, parse_aspect, parse_cfg, parse_seed, parse_steps, size_for
+from bot.storage import Store
 from bot.translator import Translator
 from engine.client import EngineClient, EngineError
 from engine.protocol import BatchRequest, JobSpec
@@ -42,7 +43,14 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
     except UserError as err:
         print(f"pelukis: {t(lang, err.key, **err.values)}", file=sys.stderr)
         return 2
-    translation = await Translator().to_english(prompt, raw=args.raw)
+    store = await Store.open(config.path(config.storage.database),
+                             config.path(config.storage.images))
+    translator = Translator(config.translation, store)
+    try:
+        translation = await translator.to_english(prompt, raw=args.raw)
+    finally:
+        translator.close()
+        await store.close()
     client = EngineClient(config.engine_settings())
     bar = tqdm(total=steps, desc="painting", unit="step", file=sys.stderr)
     try:
@@ -76,12 +84,19 @@ def _save(path: Path, png: bytes) -> None:
     path.write_bytes(png)
 
 
-async def translate(texts: list[str]) -> int:
-    translator = Translator()
-    lines = texts or (line.rstrip("\n") for line in sys.stdin)
-    for text in lines:
-        if not text.strip():
-            continue
-        tr = await translator.to_english(text)
-        print(f"{tr.source_lang}\t{tr.text}\t{tr.provider}", flush=True)
+async def translate(config: Config, texts: list[str]) -> int:
+    """One line per text: detected language, the English the model gets, who made it."""
+    store = await Store.open(config.path(config.storage.database),
+                             config.path(config.storage.images))
+    translator = Translator(config.translation, store)
+    try:
+        lines = texts or [line.rstrip("\n") for line in sys.stdin]
+        for text in lines:
+            if not text.strip():
+                continue
+            tr = await translator.to_english(text)
+            print(f"{tr.source_lang}\t{tr.text}\t{tr.provider}", flush=True)
+    finally:
+        translator.close()
+        await store.close()
     return 0

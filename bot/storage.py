@@ -51,6 +51,13 @@ MIGRATIONS: list[str] = [
         generate_s REAL NOT NULL, score_s REAL NOT NULL, created_at REAL NOT NULL
     );
     """,
+    # 2: translations of prompts (normalised text → English, and who made it)
+    """
+    CREATE TABLE translations (
+        source TEXT PRIMARY KEY, english TEXT NOT NULL, provider TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -243,6 +250,22 @@ class Store:
 
     async def set_status_ref(self, job_id: int, ref: str) -> None:
         await self.db.execute("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
+        await self.db.commit()
+
+    # -- translation cache ------------------------------------------------------------------
+    async def cached_translation(self, source: str) -> tuple[str, str] | None:
+        async with self.db.execute(
+            "SELECT english, provider FROM translations WHERE source=?", (source,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (row["english"], row["provider"]) if row else None
+
+    async def cache_translation(self, source: str, english: str, provider: str) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO translations (source, english, provider, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (source, english, provider, time.time()),
+        )
         await self.db.commit()
 
     # -- results ----------------------------------------------------------------------------

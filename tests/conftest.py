@@ -20,6 +20,7 @@ def write_config(folder: Path, **sections: dict) -> Path:
                    "cache": str(MODEL_CACHE), "threads": 1, "batch_window_ms": 0},
         "storage": {"database": str(folder / "pelukis.db"), "images": str(folder / "images")},
         "limits": {"default_steps": 4},
+        "translation": {"providers": []},  # tests never reach the internet
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
@@ -32,7 +33,8 @@ def write_config(folder: Path, **sections: dict) -> Path:
             elif isinstance(value, bool):
                 lines.append(f"{key} = {'true' if value else 'false'}")
             elif isinstance(value, list):
-                lines.append(f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in value)}]")
+                items = ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in value)
+                lines.append(f"{key} = [{items}]")
             else:
                 lines.append(f"{key} = {value}")
     path = folder / "config.toml"

@@ -1,0 +1,110 @@
+"""The console chat driven through a pipe, end to end: bot process + engine process + SQLite."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, write_config
+
+pytestmark = pytest.mark.slow
+
+SAVED = re.compile(r"^\[#(\d+)\] Saved: (.+)$", re.M)
+QUEUED = re.compile(r"^\[#(\d+)\] Queued", re.M)
+
+
+def chat(config: Path, script: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--config", str(config)],
+        input=script, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+
+
+def captions(stdout: str) -> dict[int, str]:
+    """job id → the caption printed after its "Saved" line."""
+    out = {}
+    for m in SAVED.finditer(stdout):
+        block = stdout[m.end():].lstrip("\n").split("\n[#")[0]
+        out[int(m.group(1))] = block
+    return out
+
+
+def test_same_settings_give_the_same_image_with_a_full_caption(tmp_path):
+    config = write_config(tmp_path)
+    script = "\n".join([
+        "/lang en",
+        "/style kancil",
+        "/seed 42",
+        "/generate kucing lucu di pasar --steps 3",
+        "/generate kucing lucu di pasar --steps 3",
+        "/generate kucing lucu di pasar --steps 3 --style retro-anime",
+    ]) + "\n"
+    run = chat(config, script)
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = {int(i): Path(p) for i, p in SAVED.findall(run.stdout)}
+    assert len(saved) == 3, run.stdout
+    first, second, third = (saved[i].read_bytes() for i in sorted(saved))
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    assert first == second  # same seed, prompt, style and parameters
+    assert first != third  # another style
+    for caption in captions(run.stdout).values():
+        assert "Prompt: kucing lucu di pasar" in caption
+        assert "Seed: 42" in caption and "CFG: 7" in caption and "Steps: 3" in caption
+        assert re.search(r"CLIP: \d+\.\d \(test model\)", caption), caption
+    assert "Style: Kancil storybook" in captions(run.stdout)[min(saved)]
+
+
+def test_bad_input_never_breaks_the_chat(tmp_path):
+    config = write_config(tmp_path)
+    script = "\n".join([
+        "/lang en", "/generate", "/cfg abc", "/cfg 99", "/seed 99999999999999999999999",
+        "/steps 0", "/generate x --ar 100:1", "/style ../../etc/passwd", "/nosuch",
+        "/generate 🐱🐶 ネコ <b>&amp; --steps 2", "/queue",
+    ]) + "\n"
+    run = chat(config, script)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "isn't a number" in run.stdout and "between 1.0 and 20.0" in run.stdout
+    assert "There's no style called “../../etc/passwd”" in run.stdout
+    assert "I don't know /nosuch" in run.stdout
+    assert len(SAVED.findall(run.stdout)) == 1
+    assert "Traceback" not in run.stderr
+
+
+def test_killed_with_jobs_queued_every_job_finishes_once(tmp_path):
+    config = write_config(tmp_path)
+    n = 4
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--config", str(config)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT, start_new_session=True,
+    )
+    proc.stdin.write("/lang en\n")
+    for i in range(n):
+        proc.stdin.write(f"/generate a lighthouse number {i} --seed {i} --steps 3\n")
+    proc.stdin.flush()
+    seen = ""
+    deadline = time.time() + 60
+    while len(QUEUED.findall(seen)) < n and time.time() < deadline:
+        seen += proc.stdout.readline()
+    assert len(QUEUED.findall(seen)) == n, seen
+    os.killpg(proc.pid, signal.SIGKILL)  # the bot and its engine, mid-queue
+    proc.wait()
+    seen += proc.stdout.read()  # anything it printed before it died
+    queued_ids = {int(i) for i in QUEUED.findall(seen)}
+    delivered_before = [int(i) for i, _ in SAVED.findall(seen)]
+
+    run = chat(config, "")  # restart with no new input: it resumes what was left
+    assert run.returncode == 0, run.stderr[-3000:]
+    delivered_after = [int(i) for i, _ in SAVED.findall(run.stdout)]
+    delivered = delivered_before + delivered_after
+    assert sorted(delivered) == sorted(queued_ids), (delivered_before, delivered_after)
+    # a third start has nothing left to say
+    again = chat(config, "")
+    assert SAVED.findall(again.stdout) == []
