@@ -99,7 +99,8 @@ class Translator:
 
         if raw:
             return Translation(text, "none", "none")
-        lang = detect_language(text).lang
+        # in a thread: the first call loads py3langid's model (~0.7 s)
+        lang = (await asyncio.to_thread(detect_language, text)).lang
         if lang in ("en", "none"):
             return Translation(text, lang, "none")
         key = normalise(text)

@@ -24,7 +24,7 @@ async def core(tmp_path):
                     limits=LimitsSection(max_queued_per_user=3))
     store = await Store.open(tmp_path / "db", tmp_path / "img")
     woken = []
-    core = Core(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(),
+    core = Core(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(store=store),
                 wake=lambda: woken.append(1))
     core.woken = woken
     yield core
