@@ -122,7 +122,7 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
     if waiting >= cfg.limits.max_queued_per_user:
         raise UserError("queue_full", count=waiting, limit=cfg.limits.max_queued_per_user)
     user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
-    translation = await core.translator.to_english(req.prompt, raw=req.raw)
+    translation = await core.translator.to_english(req.prompt, raw=req.raw or user.raw)
     seed = req.seed if req.seed is not None else user.seed
     steps = req.steps or user.steps or (style.steps if style else None) or cfg.limits.default_steps
     guidance = req.cfg or user.cfg or (style.cfg if style else None) or cfg.limits.default_cfg
@@ -246,6 +246,20 @@ async def _lang(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
     if msg.private:
         await core.store.set_chat(msg.platform, msg.chat_id, lang=choice)
     return [Reply(t(choice, "lang_set"))]
+
+
+@command("raw", "terjemah")
+async def _raw(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    where = (msg.platform, msg.chat_id, msg.user_id)
+    choice = args.split()[0].lower() if args else ""
+    if choice in ("on", "ya", "yes", "1"):
+        await core.store.set_user(*where, raw=True)
+        return [Reply(t(lang, "raw_on"))]
+    if choice in ("off", "tidak", "no", "0"):
+        await core.store.set_user(*where, raw=False)
+        return [Reply(t(lang, "raw_off"))]
+    user = await core.store.user_settings(*where)
+    return [Reply(t(lang, "raw_show_on" if user.raw else "raw_show_off"))]
 
 
 @command("settings", "pengaturan")

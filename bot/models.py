@@ -57,6 +57,7 @@ class UserSettings:
     steps: int | None = None
     negative: str = ""
     lang: str | None = None
+    raw: bool = False  # send prompts to the model untranslated
 
 
 @dataclass(slots=True)

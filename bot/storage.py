@@ -58,6 +58,10 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 3: a user may turn translation off for their prompts
+    """
+    ALTER TABLE user_settings ADD COLUMN raw INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -139,24 +143,25 @@ class Store:
 
     async def user_settings(self, platform: str, chat_id: str, user_id: str) -> UserSettings:
         async with self.db.execute(
-            "SELECT seed, cfg, steps, negative, lang FROM user_settings "
+            "SELECT seed, cfg, steps, negative, lang, raw FROM user_settings "
             "WHERE platform=? AND chat_id=? AND user_id=?",
             (platform, chat_id, user_id),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return UserSettings()
-        return UserSettings(row["seed"], row["cfg"], row["steps"], row["negative"], row["lang"])
+        return UserSettings(row["seed"], row["cfg"], row["steps"], row["negative"], row["lang"],
+                            bool(row["raw"]))
 
     async def set_user(self, platform: str, chat_id: str, user_id: str, **values: object) -> None:
         current = await self.user_settings(platform, chat_id, user_id)
         merged = {f.name: getattr(current, f.name) for f in fields(UserSettings)} | values
         await self.db.execute(
             "INSERT OR REPLACE INTO user_settings "
-            "(platform, chat_id, user_id, seed, cfg, steps, negative, lang) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "(platform, chat_id, user_id, seed, cfg, steps, negative, lang, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (platform, chat_id, user_id, merged["seed"], merged["cfg"], merged["steps"],
-             merged["negative"], merged["lang"]),
+             merged["negative"], merged["lang"], int(merged["raw"])),
         )
         await self.db.commit()
 

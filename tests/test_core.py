@@ -154,3 +154,18 @@ async def test_markup_and_odd_unicode_are_kept_as_text(core):
     replies = await core.handle(msg("/generate " + prompt))
     job = await core.store.job(replies[0].job_id)
     assert job.prompt == " ".join(prompt.split())
+
+
+async def test_indonesian_prompts_are_translated_unless_raw(core):
+    replies = await core.handle(msg("/generate kucing hitam di atas meja"))
+    job = await core.store.job(replies[0].job_id)
+    assert (job.prompt, job.translator) == ("kucing hitam di atas meja", "offline")
+    assert "black cat" in job.prompt_en
+    english = await core.handle(msg("/generate masterpiece, 1girl, pastel colors"))
+    assert (await core.store.job(english[0].job_id)).translator == "none"
+    flagged = await core.handle(msg("/generate kucing hitam --raw"))
+    assert (await core.store.job(flagged[0].job_id)).prompt_en == "kucing hitam"
+    assert await say(core, "/raw on", user="u2") == t("en", "raw_on")
+    assert await say(core, "/raw", user="u2") == t("en", "raw_show_on")
+    setting = await core.handle(msg("/generate anjing merah", user="u2"))
+    assert (await core.store.job(setting[0].job_id)).prompt_en == "anjing merah"

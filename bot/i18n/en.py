@@ -9,7 +9,7 @@ MESSAGES: dict[str, str] = {
         "   options: --seed N  --cfg X  --steps N  --no NEGATIVE  --style NAME  --ar W:H\n"
         "/style — the styles; /style NAME picks one for this chat\n"
         "/seed, /cfg, /steps, /negative — your own defaults\n"
-        "/lang id|en — my language\n"
+        "/lang id|en — my language; /raw on|off — translate your prompts or not\n"
         "/settings — what I'll use for your next picture\n"
         "/queue — what's waiting; /cancel — drop your waiting pictures\n"
         "\n"
@@ -68,7 +68,10 @@ MESSAGES: dict[str, str] = {
     "lang_show": "I'm speaking English. Switch with /lang id or /lang en.",
     "lang_set": "Alright, I'll speak English from now on.",
     "lang_usage": "Choose id (Bahasa Indonesia) or en (English): /lang id",
-    "default_word": "default",
+    "raw_on": "From now on your prompts go to the painter exactly as you write them, untranslated.",
+    "raw_off": "From now on I'll translate your Indonesian prompts into English for the painter.",
+    "raw_show_on": "Your prompts go untranslated. /raw off to have them translated.",
+    "raw_show_off": "I translate your Indonesian prompts into English. /raw on to send them as written.",
     "style_default": "the style's default",
     "settings": (
         "Your next picture:\n"

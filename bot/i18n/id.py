@@ -9,7 +9,7 @@ MESSAGES: dict[str, str] = {
         "   opsi: --seed N  --cfg X  --steps N  --no NEGATIF  --style NAMA  --ar L:T\n"
         "/style — daftar gaya; /style NAMA memilih gaya untuk obrolan ini\n"
         "/seed, /cfg, /steps, /negative — pengaturan bawaanmu sendiri\n"
-        "/lang id|en — bahasaku\n"
+        "/lang id|en — bahasaku; /raw on|off — prompt-mu diterjemahkan atau tidak\n"
         "/settings — pengaturan untuk gambarmu berikutnya\n"
         "/queue — antrean; /cancel — batalkan gambarmu yang masih mengantre\n"
         "\n"
@@ -68,7 +68,10 @@ MESSAGES: dict[str, str] = {
     "lang_show": "Aku sedang berbahasa Indonesia. Ganti dengan /lang en atau /lang id.",
     "lang_set": "Oke, mulai sekarang aku pakai Bahasa Indonesia.",
     "lang_usage": "Pilih id (Bahasa Indonesia) atau en (English): /lang en",
-    "default_word": "bawaan",
+    "raw_on": "Mulai sekarang prompt-mu dikirim ke pelukis persis seperti yang kamu tulis, tanpa diterjemahkan.",
+    "raw_off": "Mulai sekarang prompt berbahasa Indonesia-mu kuterjemahkan ke bahasa Inggris untuk pelukis.",
+    "raw_show_on": "Prompt-mu tidak diterjemahkan. Ketik /raw off supaya diterjemahkan.",
+    "raw_show_off": "Prompt berbahasa Indonesia-mu kuterjemahkan ke bahasa Inggris. Ketik /raw on untuk mengirimnya apa adanya.",
     "style_default": "bawaan gaya",
     "settings": (
         "Untuk gambarmu berikutnya:\n"

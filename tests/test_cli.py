@@ -1,0 +1,58 @@
+"""The command line: translate and generate, as an operator runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, write_config
+
+
+def run(*args: str, stdin: str | None = None, timeout: float = 240):
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_translate_texts_and_stdin_offline(tmp_path):
+    config = str(write_config(tmp_path))
+    out = run("translate", "--config", config, "kucing hitam di atas meja",
+              "masterpiece, 1girl, pastel colors")
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    lang, english, provider = first.split("\t")
+    assert (lang, provider) == ("id", "offline") and "black cat" in english
+    assert second.split("\t") == ["en", "masterpiece, 1girl, pastel colors", "none"]
+    piped = run("translate", "--config", config, stdin="anak-anak bermain di sawah\n\n123\n")
+    lines = piped.stdout.splitlines()
+    assert len(lines) == 2 and "children" in lines[0] and lines[1].startswith("none\t123")
+
+
+def test_bad_config_stops_with_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[engine]\nmax_batch = -1\n")
+    out = run("chat", "--config", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "[engine] max_batch" in out.stderr
+
+
+def test_serve_without_tokens_says_how_to_chat(tmp_path):
+    out = run("--config", str(write_config(tmp_path)))
+    assert out.returncode == 2 and "python -m bot chat" in out.stderr
+
+
+@pytest.mark.slow
+def test_generate_one_image(tmp_path):
+    config = str(write_config(tmp_path))
+    target = tmp_path / "out" / "cat.png"
+    out = run("generate", "kucing lucu di pasar", "--style", "kancil", "--seed", "7",
+              "--steps", "2", "--out", str(target), "--config", config)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "english: cute cat" in out.stdout and "seed: 7" in out.stdout
+    assert "clip: " in out.stdout and target.read_bytes()[:4] == b"\x89PNG"
+    again = run("generate", "kucing lucu di pasar", "--style", "kancil", "--seed", "7",
+                "--steps", "2", "--out", str(tmp_path / "again.png"), "--config", config)
+    assert (tmp_path / "again.png").read_bytes() == target.read_bytes()
+    bad = run("generate", "x", "--cfg", "99", "--config", config)
+    assert bad.returncode == 2 and "cfg" in bad.stderr
