@@ -53,6 +53,7 @@ def test_generate_one_image(tmp_path):
     assert "clip: " in out.stdout and target.read_bytes()[:4] == b"\x89PNG"
     again = run("generate", "kucing lucu di pasar", "--style", "kancil", "--seed", "7",
                 "--steps", "2", "--out", str(tmp_path / "again.png"), "--config", config)
+    assert again.returncode == 0, again.stderr[-2000:]
     assert (tmp_path / "again.png").read_bytes() == target.read_bytes()
     bad = run("generate", "x", "--cfg", "99", "--config", config)
     assert bad.returncode == 2 and "cfg" in bad.stderr
