@@ -1,0 +1,453 @@
+"""The engine: SD 2.1 pipeline + every style's LoRA loaded once; batches → PNGs + CLIP scores.
+
+Used by the process loop (`engine.process`); imports torch/diffusers, so never by the bot.
+
+Reproducibility. The same seed, prompt, style and parameters give byte-identical PNGs, and a
+job gives the same bytes whether it runs alone or in a batch with others (checked in
+tests/test_engine.py). Per-job ``torch.Generator``s make the starting noise batch-independent;
+on CPU three things were not batch-invariant (found op by op, comparing each module's output
+for a sample in a batch of 4 with the same sample run alone) and are fixed here:
+
+* oneDNN (mkldnn) convolutions choose their algorithm/blocking by batch size: on CPU the
+  pipeline and the scorer run with mkldnn off (PyTorch's native conv: one GEMM per sample).
+* MKL's GEMM takes another path for small M, so a 2-D ``Linear`` (the UNet's timestep MLP and
+  ``time_emb_proj``, CLIP's projections) gives other last bits for 2 rows than for 8: those
+  layers run one row at a time (a handful of tiny GEMVs per step).
+* The VAE's spatial attention returns a channels-last view for N > 1 but a plain one for
+  N = 1 (a size-1 batch counts as both layouts); the GroupNorm and conv after it then take
+  other kernels. Attention outputs are made contiguous, and GroupNorm gets contiguous input.
+
+Large-M GEMMs (token × channel), SDPA attention, norms and the scheduler are batch-invariant
+as they are. The cost on CPU is within noise at 64×64. On CUDA, cuBLAS/cuDNN choose kernels
+by shape as well; there the engine stays fully batched and a job's last bits may depend on
+the size of its batch (never on the other jobs' prompts or seeds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from functools import partial
+
+import torch
+from PIL import Image
+
+from engine.protocol import BatchRequest, EngineSettings, ImageResult, ReadyInfo
+from engine.scoring import ClipScorer
+from engine.styles import NONE, Style, StyleRegistry
+
+log = logging.getLogger("pelukis.engine")
+
+MAX_SEED = 2**32 - 1
+MAX_CFG = 30.0
+
+SCHEDULERS = {
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "ddim": ("DDIMScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+}
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class EngineError(Exception):
+    """Base of the errors a batch can end with; ``kind`` is the protocol's error kind."""
+
+    kind = "internal"
+
+
+class EngineInputError(EngineError, ValueError):
+    """The request is invalid; the message quotes the bad value. Nothing was run."""
+
+    kind = "invalid"
+
+
+class EngineOOM(EngineError):
+    """Out of accelerator memory; a smaller batch may fit."""
+
+    kind = "oom"
+
+
+class EngineAborted(EngineError):
+    """``should_abort`` said stop; the batch produced no images."""
+
+    kind = "aborted"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} asked for, but CUDA is not available")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r} (known: auto, {', '.join(DTYPES)})")
+    return DTYPES[name]
+
+
+def _rowwise_linear(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)``, but a 2-D input is computed one row at a time, so a row's result does
+    not depend on how many rows came with it."""
+    if x.dim() != 2 or x.shape[0] < 2:
+        return torch.nn.functional.linear(x, module.weight, module.bias)
+    return torch.cat(
+        [torch.nn.functional.linear(row, module.weight, module.bias) for row in x.split(1)]
+    )
+
+
+def _contiguous_group_norm(module: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)`` on a contiguous copy of ``x``: the CPU kernel for channels-last input
+    sums in another order, and whether a reshaped tensor comes out channels-last depends on
+    its batch size (N=1 counts as both layouts)."""
+    return torch.nn.functional.group_norm(
+        x.contiguous(), module.num_groups, module.weight, module.bias, module.eps
+    )
+
+
+def _contiguous_output(module: torch.nn.Module, args, output):
+    return output.contiguous() if isinstance(output, torch.Tensor) else output
+
+
+def _batch_invariant(*models: torch.nn.Module) -> None:
+    from diffusers.models.attention_processor import Attention
+
+    for model in models:
+        for module in model.modules():
+            if type(module) is torch.nn.Linear:
+                module.forward = partial(_rowwise_linear, module)
+            elif type(module) is torch.nn.GroupNorm:
+                module.forward = partial(_contiguous_group_norm, module)
+            elif isinstance(module, Attention):
+                # The VAE's spatial attention returns a channels-last view for N > 1 and a
+                # contiguous one for N = 1; later convs and norms then take other kernels.
+                module.register_forward_hook(_contiguous_output)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide the load chatter of adding many adapters (per-adapter 'missing keys' reports
+    that list the other adapters, peft's 'multiple adapters' warning)."""
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Already found a `peft_config`.*")
+            yield
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes with no metadata (no time, no text chunks): same pixels → same bytes."""
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- engine
+
+
+class Engine:
+    """Loads the pipeline, every style's LoRA and the CLIP scorer once; runs batches."""
+
+    def __init__(self, settings: EngineSettings):
+        from diffusers import StableDiffusionPipeline
+
+        started = time.perf_counter()
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.dtype = resolve_dtype(settings.dtype, self.device)
+        if settings.num_threads > 0:
+            torch.set_num_threads(settings.num_threads)
+        self.test_model = settings.model == "tiny"
+        if settings.scheduler not in SCHEDULERS:
+            raise ValueError(
+                f"unknown scheduler {settings.scheduler!r} (known: {', '.join(SCHEDULERS)})"
+            )
+        self.registry = StyleRegistry.load(settings.adapters_dir)
+
+        source = self._model_source(settings.model)
+        dtype_name = str(self.dtype).removeprefix("torch.")
+        log.info("loading %s on %s (%s)", source, self.device, dtype_name)
+        pipe = StableDiffusionPipeline.from_pretrained(
+            source,
+            dtype=self.dtype,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipe.scheduler = self._make_scheduler(pipe.scheduler.config, settings.scheduler)
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe.to(self.device)
+        self.native_size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+
+        self.lora_styles: list[str] = []
+        missing = []
+        with _quiet_loading():
+            for style in self.registry:
+                path = style.weights_for(self.test_model)
+                if path is None:
+                    missing.append(style.name)
+                    continue
+                try:
+                    pipe.load_lora_weights(str(path), adapter_name=style.name)
+                except Exception as exc:
+                    raise RuntimeError(
+                        f"style {style.name!r}: cannot load LoRA weights {path}: {exc}"
+                    ) from exc
+                self.lora_styles.append(style.name)
+        if missing:
+            log.warning("styles without LoRA weights (prompt template only): %s",
+                        ", ".join(missing))
+        if self.lora_styles:
+            pipe.disable_lora()
+        self._active: str | None = None  # the enabled adapter; None = LoRA disabled
+
+        clip_source = (
+            self._tiny_clip() if settings.clip_model == "tiny" else settings.clip_model
+        )
+        self.scorer = ClipScorer(clip_source, self.device, self.dtype)
+
+        if self.device.type == "cpu":
+            _batch_invariant(pipe.unet, pipe.vae, pipe.text_encoder, self.scorer.model)
+
+        self.info = ReadyInfo(
+            model=settings.model,
+            device=str(self.device),
+            dtype=dtype_name,
+            width=self.native_size,
+            height=self.native_size,
+            styles=self.registry.names(),
+            lora_styles=list(self.lora_styles),
+            test_model=self.test_model,
+            load_s=round(time.perf_counter() - started, 3),
+        )
+        log.info("engine ready in %.1f s: %s, LoRA styles %s", self.info.load_s,
+                 settings.model, self.lora_styles)
+
+    # ---- loading
+
+    def _model_source(self, model: str) -> str:
+        if model == "tiny":
+            from engine.tiny import tiny_model_dir
+
+            return str(tiny_model_dir(self.settings.cache_dir))
+        return model
+
+    def _tiny_clip(self) -> str:
+        from engine.tiny import tiny_clip_dir
+
+        return str(tiny_clip_dir(self.settings.cache_dir))
+
+    @staticmethod
+    def _make_scheduler(config, name: str):
+        import diffusers
+
+        cls_name, extra = SCHEDULERS[name]
+        # from_config keeps the model's prediction_type (v_prediction for SD 2.1 768).
+        return getattr(diffusers, cls_name).from_config(config, **extra)
+
+    # ---- validation
+
+    def style_of(self, name: str | None) -> Style | None:
+        if name is None or name.strip().lower() == NONE:
+            return None
+        return self.registry.get(name)
+
+    def check_inputs(self, req: BatchRequest) -> None:
+        """Every check before any work; raises EngineInputError quoting the bad value."""
+        s = self.settings
+
+        def bad(msg: str) -> EngineInputError:
+            return EngineInputError(f"batch {req.batch_id}: {msg}")
+
+        if req.style is not None and (
+            not isinstance(req.style, str) or not self.registry.known(req.style)
+        ):
+            known = ", ".join([NONE, *self.registry.names()])
+            raise bad(f"unknown style {req.style!r} (known: {known})")
+        for key in ("width", "height"):
+            v = getattr(req, key)
+            if not _is_int(v) or v % 8 or not s.min_size <= v <= s.max_size:
+                raise bad(f"{key} {v!r} must be a multiple of 8 in [{s.min_size}, {s.max_size}]")
+        if not _is_int(req.steps) or not 1 <= req.steps <= s.max_steps:
+            raise bad(f"steps {req.steps!r} must be an integer in [1, {s.max_steps}]")
+        if (
+            isinstance(req.cfg, bool)
+            or not isinstance(req.cfg, int | float)
+            or not 0 < req.cfg <= MAX_CFG
+        ):
+            raise bad(f"cfg {req.cfg!r} must be a number in (0, {MAX_CFG:g}]")
+        if not isinstance(req.jobs, list) or not 1 <= len(req.jobs) <= s.max_batch:
+            n = len(req.jobs) if isinstance(req.jobs, list) else req.jobs
+            raise bad(f"{n!r} jobs; a batch holds 1 to {s.max_batch}")
+        job_ids = [job.job_id for job in req.jobs]
+        if len(set(job_ids)) != len(job_ids):
+            raise bad(f"job ids {job_ids!r} repeat")
+        for job in req.jobs:
+            if not _is_int(job.seed) or not 0 <= job.seed <= MAX_SEED:
+                raise bad(f"job {job.job_id}: seed {job.seed!r} must be in [0, {MAX_SEED}]")
+            if not isinstance(job.prompt, str) or not job.prompt.strip():
+                raise bad(f"job {job.job_id}: prompt {job.prompt!r} is empty")
+            if not isinstance(job.negative, str):
+                raise bad(f"job {job.job_id}: negative {job.negative!r} must be a string")
+
+    # ---- running
+
+    def _switch_adapter(self, style: Style | None) -> None:
+        want = style.name if style is not None and style.name in self.lora_styles else None
+        if want == self._active:
+            return
+        if want is None:
+            self.pipe.disable_lora()
+        else:
+            if self._active is None:
+                self.pipe.enable_lora()
+            self.pipe.set_adapters([want], [style.adapter_weight])
+        log.debug("adapter %s → %s", self._active, want)
+        self._active = want
+
+    def run_batch(
+        self,
+        req: BatchRequest,
+        on_step: Callable[[int, int], None] | None = None,
+        should_abort: Callable[[], bool] | None = None,
+    ) -> list[ImageResult]:
+        """One pipeline call for the whole batch; results in job order.
+
+        Raises EngineInputError (nothing run), EngineAborted, EngineOOM; anything else is an
+        internal error."""
+        # 1. validate everything first
+        self.check_inputs(req)
+        if should_abort is not None and should_abort():
+            raise EngineAborted(f"batch {req.batch_id} aborted before it started")
+
+        # 2. the style's adapter (or none)
+        style = self.style_of(req.style)
+        self._switch_adapter(style)
+
+        # 3. prompts through the style's template
+        if style is None:
+            prompts = [job.prompt for job in req.jobs]
+            negatives = [job.negative for job in req.jobs]
+        else:
+            prompts = [style.render(job.prompt) for job in req.jobs]
+            negatives = [style.negative_for(job.negative) for job in req.jobs]
+
+        # 4. one pipeline call; per-job generators make each image independent of its batch
+        gen_device = "cpu" if self.device.type == "mps" else self.device
+        generators = [torch.Generator(gen_device).manual_seed(job.seed) for job in req.jobs]
+
+        def step_end(pipe, step: int, timestep, callback_kwargs):
+            if on_step is not None:
+                # = steps for most schedulers; a few (PNDM) take an extra timestep
+                on_step(step + 1, max(int(pipe.num_timesteps), req.steps))
+            if should_abort is not None and should_abort():
+                pipe._interrupt = True
+                raise _Interrupted
+            return callback_kwargs
+
+        started = time.perf_counter()
+        try:
+            with self._kernels():
+                images = self.pipe(
+                    prompt=prompts,
+                    negative_prompt=negatives if any(negatives) else None,
+                    width=req.width,
+                    height=req.height,
+                    num_inference_steps=req.steps,
+                    guidance_scale=float(req.cfg),
+                    num_images_per_prompt=1,
+                    generator=generators,
+                    callback_on_step_end=step_end,
+                    output_type="pil",
+                ).images
+        except _Interrupted:
+            raise EngineAborted(f"batch {req.batch_id} aborted") from None
+        except torch.OutOfMemoryError as exc:
+            self._free_memory()
+            raise EngineOOM(
+                f"batch {req.batch_id}: out of memory with {len(req.jobs)} images "
+                f"of {req.width}x{req.height}"
+            ) from exc
+        generate_s = time.perf_counter() - started
+
+        # 5. CLIP score against the plain English prompt
+        started = time.perf_counter()
+        try:
+            with self._kernels():
+                scores = self.scorer.score(images, [job.prompt for job in req.jobs])
+        except torch.OutOfMemoryError as exc:
+            self._free_memory()
+            raise EngineOOM(f"batch {req.batch_id}: out of memory while scoring") from exc
+        score_s = time.perf_counter() - started
+
+        # 6. PNGs
+        return [
+            ImageResult(
+                batch_id=req.batch_id,
+                job_id=job.job_id,
+                seed=job.seed,
+                clip_score=score,
+                width=image.width,
+                height=image.height,
+                generate_s=round(generate_s, 4),
+                score_s=round(score_s, 4),
+                png=encode_png(image),
+            )
+            for job, image, score in zip(req.jobs, images, scores, strict=True)
+        ]
+
+    @contextlib.contextmanager
+    def _kernels(self) -> Iterator[None]:
+        """Batch-invariant CPU kernels: mkldnn off (see the module docstring)."""
+        if self.device.type != "cpu":
+            yield
+            return
+        previous = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False
+        try:
+            yield
+        finally:
+            torch.backends.mkldnn.enabled = previous
+
+    def _free_memory(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+class _Interrupted(Exception):
+    """Raised from the step callback to leave the pipeline at once (no VAE decode)."""
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+__all__ = [
+    "Engine",
+    "EngineAborted",
+    "EngineError",
+    "EngineInputError",
+    "EngineOOM",
+    "encode_png",
+    "resolve_device",
+    "resolve_dtype",
+]
