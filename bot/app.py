@@ -65,7 +65,7 @@ class App:
                                 client_factory or (lambda: EngineClient(settings)))
         translator = Translator(config.translation, store)
         core = Core(config, store, styles, translator, wake=dispatcher.wake,
-                    native_size=dispatcher.native_size)
+                    native_size=dispatcher.native_size, abort=dispatcher.abort_jobs)
         return cls(config, store, styles, dispatcher, core)
 
     def add_frontend(self, frontend: FrontEnd) -> None:

@@ -46,6 +46,10 @@ def command(*names: str):
     return register
 
 
+async def _nothing(job_ids: list[int]) -> None:
+    return None
+
+
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -54,9 +58,11 @@ def _short(text: str, n: int = 60) -> str:
 class Core:
     def __init__(self, config: Config, store: Store, styles: StyleRegistry,
                  translator: Translator, wake: Callable[[], None] = lambda: None,
-                 native_size: Callable[[], tuple[int, int] | None] = lambda: None):
+                 native_size: Callable[[], tuple[int, int] | None] = lambda: None,
+                 abort: Callable[[list[int]], Awaitable[None]] | None = None):
         self.config = config
         self.native_size = native_size  # the engine's, once it is ready
+        self.abort = abort or _nothing  # stops cancelled jobs that are running
         self.store = store
         self.styles = styles
         self.translator = translator
@@ -300,7 +306,8 @@ async def _queue(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]
 
 @command("cancel", "batal")
 async def _cancel(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    ids = await core.store.cancel_queued(msg.platform, msg.chat_id, msg.user_id)
+    ids = await core.store.cancel(msg.platform, msg.chat_id, msg.user_id)
     if not ids:
         return [Reply(t(lang, "cancel_none"))]
+    await core.abort(ids)  # those already painting stop at the next step
     return [Reply(t(lang, "cancel_done", count=len(ids)))]

@@ -42,6 +42,7 @@ class Dispatcher:
         self._deliveries: set[asyncio.Task] = set()
         self._delivering: set[int] = set()  # job ids being sent right now
         self._batch_no = 0
+        self._running: dict[int, int] = {}  # job id → batch id, for the batch in flight
         self.batches_run = 0
 
     # -- wiring -----------------------------------------------------------------------------
@@ -50,6 +51,16 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def abort_jobs(self, job_ids: list[int]) -> None:
+        """Cancelled jobs that are painting now: the engine drops them at its next step."""
+        by_batch: dict[int, list[int]] = {}
+        for job_id in job_ids:
+            if job_id in self._running:
+                by_batch.setdefault(self._running[job_id], []).append(job_id)
+        for batch_id, ids in by_batch.items():
+            if self.client is not None:
+                await self.client.abort(batch_id, ids)
 
     def native_size(self) -> tuple[int, int] | None:
         return (self.info.width, self.info.height) if self.info else None
@@ -161,11 +172,15 @@ class Dispatcher:
                 if fe is not None:
                     fe.job_progress(job, step, total)
 
+        self._running = {j.id: req.batch_id for j in batch}
         try:
             results = await self.client.run_batch(req, on_progress)
         except EngineError as exc:
+            # cancelled jobs are no longer 'running', so this requeues only the others
             await self._batch_failed(batch, exc)
             return
+        finally:
+            self._running = {}
         self.batches_run += 1
         for res in results:
             job = by_id[res.job_id]

@@ -243,10 +243,11 @@ class Store:
         )
         await self.db.commit()
 
-    async def cancel_queued(self, platform: str, chat_id: str, user_id: str) -> list[int]:
+    async def cancel(self, platform: str, chat_id: str, user_id: str) -> list[int]:
+        """Cancel the user's queued and running jobs in this chat; their ids."""
         async with self.db.execute(
             "UPDATE jobs SET state='cancelled', finished_at=? WHERE platform=? AND chat_id=? "
-            "AND user_id=? AND state='queued' RETURNING id",
+            "AND user_id=? AND state IN ('queued', 'running') RETURNING id",
             (time.time(), platform, chat_id, user_id),
         ) as cur:
             ids = [row[0] for row in await cur.fetchall()]

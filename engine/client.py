@@ -98,9 +98,13 @@ class EngineClient:
                 self._pending.pop(req.batch_id, None)
             return pending.results
 
-    async def abort(self, batch_id: int) -> None:
+    async def abort(self, batch_id: int, job_ids: list[int] | None = None) -> None:
+        """Stop a batch at its next step; with ``job_ids`` only those jobs' images."""
         if self.alive:
-            await self._send({"kind": p.ABORT, "batch_id": batch_id})
+            msg: dict = {"kind": p.ABORT, "batch_id": batch_id}
+            if job_ids is not None:
+                msg["job_ids"] = job_ids
+            await self._send(msg)
 
     async def close(self, timeout: float = 10.0) -> None:
         proc = self._proc

@@ -108,3 +108,39 @@ def test_killed_with_jobs_queued_every_job_finishes_once(tmp_path):
     # a third start has nothing left to say
     again = chat(config, "")
     assert SAVED.findall(again.stdout) == []
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_engine_killed_mid_batch_is_restarted_and_the_job_still_arrives(tmp_path):
+    config = write_config(tmp_path, engine={"restart_backoff_s": 0.2})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--config", str(config)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT, start_new_session=True,
+    )
+    try:
+        proc.stdin.write("/lang en\n/generate a windmill --seed 3 --steps 50\n")
+        proc.stdin.flush()
+        seen = ""
+        while "Painting" not in seen:
+            line = proc.stdout.readline()
+            assert line, seen
+            seen += line
+        engines = _children(proc.pid)
+        assert engines, "no engine process"
+        for pid in engines:
+            os.kill(pid, signal.SIGKILL)  # the GPU process dies mid-batch
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    out = seen + rest
+    assert "The painter is restarting" in out
+    assert len(SAVED.findall(out)) == 1, out

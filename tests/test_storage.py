@@ -79,7 +79,7 @@ async def test_cancel_only_touches_the_users_queued_jobs(tmp_path):
     store = await open_store(tmp_path)
     mine = [await store.add_job(job("a")) for _ in range(2)]
     other = await store.add_job(job("b"))
-    assert sorted(await store.cancel_queued("console", "c", "a")) == [j.id for j in mine]
+    assert sorted(await store.cancel("console", "c", "a")) == [j.id for j in mine]
     assert [j.id for j in await store.queue()] == [other.id]
     assert await store.count_waiting("console", "a") == 0
     await store.close()
