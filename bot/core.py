@@ -7,6 +7,7 @@ dispatcher takes it from there.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -108,6 +109,66 @@ class Core:
     def position_text(self, position: int, lang: str) -> str:
         return t(lang, "queued_next") if position <= 1 else t(lang, "queued", position=position)
 
+    async def enqueue(self, job: Job) -> Reply:
+        """Write the job (durable before the user hears "queued") and wake the dispatcher."""
+        await self.store.add_job(job)
+        queue = await self.store.queue()
+        position = next((i for i, j in enumerate(queue, 1) if j.id == job.id), 1)
+        self.wake()
+        return Reply(self.position_text(position, job.lang), job_id=job.id)
+
+    async def check_quota(self, msg: Incoming) -> None:
+        waiting = await self.store.count_waiting(msg.platform, msg.user_id)
+        limit = self.config.limits.max_queued_per_user
+        if waiting >= limit:
+            raise UserError("queue_full", count=waiting, limit=limit)
+
+    # -- buttons under a finished image ------------------------------------------------------
+    @staticmethod
+    def job_buttons(job: Job, lang: str, *, file_button: bool = False) -> list[Button]:
+        """Reroll, keep seed, (original file), delete. Data refers to the stored job, so the
+        buttons keep working after a restart; each fits Telegram's 64 bytes."""
+        buttons = [Button(t(lang, "btn_reroll"), f"job:reroll:{job.id}"),
+                   Button(t(lang, "btn_keep_seed"), f"job:seed:{job.id}")]
+        if file_button:
+            buttons.append(Button(t(lang, "btn_file"), f"job:file:{job.id}"))
+        buttons.append(Button(t(lang, "btn_delete"), f"job:del:{job.id}"))
+        return buttons
+
+    async def press(self, msg: Incoming, data: str) -> list[Reply]:
+        """A button was pressed; ``msg.text`` is ignored, ``data`` is the button's."""
+        lang = await self.language(msg)
+        try:
+            return await self._press(msg, data, lang)
+        except UserError as err:
+            return [Reply(t(lang, err.key, **err.values))]
+
+    async def _press(self, msg: Incoming, data: str, lang: str) -> list[Reply]:
+        kind, _, rest = data.partition(":")
+        if kind == "style":
+            return await COMMANDS["style"](self, msg, rest, lang)
+        action, _, raw_id = rest.partition(":")
+        job = await self.store.job(int(raw_id)) if kind == "job" and raw_id.isdigit() else None
+        if job is None or job.platform != msg.platform or job.chat_id != msg.chat_id:
+            return [Reply(t(lang, "job_gone"))]
+        if action == "reroll":
+            await self.check_quota(msg)
+            again = dataclasses.replace(
+                job, id=0, user_id=msg.user_id, user_name=msg.user_name, lang=lang,
+                seed=secrets.randbelow(SEED_MAX + 1), state=JobState.QUEUED, attempts=0,
+                error="", status_ref="", created_at=0.0, width=0, height=0,
+                reply_to=job.reply_to if msg.user_id == job.user_id else msg.message_id)
+            return [await self.enqueue(again)]
+        if action == "seed":
+            await self.store.set_user(msg.platform, msg.chat_id, msg.user_id, seed=job.seed)
+            return [Reply(t(lang, "seed_set", seed=job.seed))]
+        if action == "del":
+            if msg.user_id != job.user_id and not self.is_moderator(msg):
+                return [Reply(t(lang, "delete_not_allowed"))]
+            log.info("image of job %d deleted by %s:%s", job.id, msg.platform, msg.user_id)
+            return [Reply(t(lang, "deleted"), delete_message=True)]
+        return [Reply(t(lang, "job_gone"))]
+
 
 # -- commands --------------------------------------------------------------------------------
 @command("start", "help", "bantuan")
@@ -124,9 +185,7 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
         raise UserError("style_unknown", name=_short(style_name, 40),
                         names=", ".join(core.styles.names()))
     style = core.styles.get(style_name)
-    waiting = await core.store.count_waiting(msg.platform, msg.user_id)
-    if waiting >= cfg.limits.max_queued_per_user:
-        raise UserError("queue_full", count=waiting, limit=cfg.limits.max_queued_per_user)
+    await core.check_quota(msg)
     user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
     translation = await core.translator.to_english(req.prompt, raw=req.raw or user.raw)
     seed = req.seed if req.seed is not None else user.seed
@@ -149,10 +208,7 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
         aspect=req.aspect or "1:1",
         lang=lang,
     )
-    await core.store.add_job(job)  # durable before the user hears "queued"
-    position = next((i for i, j in enumerate(await core.store.queue(), 1) if j.id == job.id), 1)
-    core.wake()
-    return [Reply(core.position_text(position, lang), job_id=job.id)]
+    return [await core.enqueue(job)]
 
 
 @command("style", "gaya")

@@ -24,6 +24,7 @@ class Reply:
     text: str
     job_id: int | None = None  # set when the reply announces a queued job
     buttons: list[Button] = field(default_factory=list)
+    delete_message: bool = False  # a button asked to delete the message it sits under
 
 
 class FrontEnd(Protocol):

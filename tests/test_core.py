@@ -169,3 +169,33 @@ async def test_indonesian_prompts_are_translated_unless_raw(core):
     assert await say(core, "/raw", user="u2") == t("en", "raw_show_on")
     setting = await core.handle(msg("/generate anjing merah", user="u2"))
     assert (await core.store.job(setting[0].job_id)).prompt_en == "anjing merah"
+
+
+async def test_buttons_refer_to_the_stored_job(core):
+    first = await core.handle(msg("/generate a red kite --seed 5"))
+    job = await core.store.job(first[0].job_id)
+    data = [b.data for b in core.job_buttons(job, "en", file_button=True)]
+    assert data == [f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:file:{job.id}",
+                    f"job:del:{job.id}"]
+    assert all(len(d.encode()) <= 64 for d in data)
+    reroll = await core.press(msg("", user="u2"), f"job:reroll:{job.id}")
+    again = await core.store.job(reroll[0].job_id)
+    assert (again.prompt, again.user_id) == (job.prompt, "u2") and again.id != job.id
+    assert await core.press(msg("", user="u2"), f"job:seed:{job.id}") == [
+        type(reroll[0])(t("en", "seed_set", seed=5))]
+    assert (await core.store.user_settings("console", "chat", "u2")).seed == 5
+    denied = await core.press(msg("", user="u2", private=False), f"job:del:{job.id}")
+    assert denied[0].text == t("en", "delete_not_allowed") and not denied[0].delete_message
+    allowed = await core.press(msg("", user="u1", private=False), f"job:del:{job.id}")
+    assert allowed[0].delete_message
+
+
+@pytest.mark.parametrize("data", ["job:reroll:999", "job:seed:x", "job:nope:1", "zzz", ""])
+async def test_buttons_for_missing_jobs_answer_politely(core, data):
+    replies = await core.press(msg(""), data)
+    assert replies[0].text == t("en", "job_gone")
+
+
+async def test_style_button(core):
+    replies = await core.press(msg(""), "style:kancil")
+    assert replies[0].text == t("en", "style_set", title="Kancil storybook")

@@ -101,6 +101,14 @@ MESSAGES: dict[str, str] = {
     "cap_clip": "CLIP",
     "cap_test_model": "test model",
     "cap_none_style": "none",
+    # buttons under an image
+    "btn_reroll": "🎲 Reroll",
+    "btn_keep_seed": "📌 Keep seed",
+    "btn_file": "📄 Original PNG",
+    "btn_delete": "🗑 Delete",
+    "job_gone": "That picture is no longer here.",
+    "delete_not_allowed": "Only the person who asked for it, or an admin, can delete this picture.",
+    "deleted": "Deleted.",
     # console
     "console_welcome": "Pelukis console chat — type /help, Ctrl-D to leave.",
     "console_saved": "Saved: {path}",

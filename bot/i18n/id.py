@@ -101,6 +101,14 @@ MESSAGES: dict[str, str] = {
     "cap_clip": "CLIP",
     "cap_test_model": "model uji",
     "cap_none_style": "tanpa gaya",
+    # tombol di bawah gambar
+    "btn_reroll": "🎲 Ulangi",
+    "btn_keep_seed": "📌 Simpan seed",
+    "btn_file": "📄 PNG asli",
+    "btn_delete": "🗑 Hapus",
+    "job_gone": "Gambar itu sudah tidak ada.",
+    "delete_not_allowed": "Hanya yang memintanya, atau admin, yang bisa menghapus gambar ini.",
+    "deleted": "Sudah dihapus.",
     # konsol
     "console_welcome": "Obrolan konsol Pelukis — ketik /help, Ctrl-D untuk keluar.",
     "console_saved": "Tersimpan: {path}",
