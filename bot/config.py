@@ -75,6 +75,17 @@ class StorageSection(_Section):
 class TelegramSection(_Section):
     base_url: str = ""  # e.g. "http://127.0.0.1:8081/bot" for a self-hosted Bot API server
     base_file_url: str = ""
+    webhook_url: str = ""  # a public https URL: webhook mode instead of long polling
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    poll_timeout_s: int = Field(30, ge=0, le=120)  # getUpdates long-polling timeout
+    edit_interval_s: float = Field(1.5, ge=0.0, le=60.0)  # least time between status edits
+
+
+class DiscordSection(_Section):
+    moderator_roles: list[str] = Field(default_factory=list)  # role names or ids
+    sync_guilds: list[int] = Field(default_factory=list)  # sync commands here at start (dev)
+    edit_interval_s: float = Field(1.5, ge=0.0, le=60.0)  # least time between progress edits
 
 
 class TranslationSection(_Section):
@@ -100,6 +111,7 @@ class Config(_Section):
     limits: LimitsSection = LimitsSection()
     storage: StorageSection = StorageSection()
     telegram: TelegramSection = TelegramSection()
+    discord: DiscordSection = DiscordSection()
     translation: TranslationSection = TranslationSection()
     root: Path = Path(".")  # folder relative paths are resolved against (the config's)
 

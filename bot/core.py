@@ -85,7 +85,7 @@ class Core:
 
     # -- helpers ----------------------------------------------------------------------------
     async def language(self, msg: Incoming) -> str:
-        user = await self.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+        user = await self.store.user_settings(*self.user_key(msg))
         if user.lang:
             return user.lang
         chat = await self.store.chat_settings(msg.platform, msg.chat_id)
@@ -97,9 +97,17 @@ class Core:
         mods = self.config.bot.moderators
         return msg.user_id in mods or f"{msg.platform}:{msg.user_id}" in mods
 
+    @staticmethod
+    def user_key(msg: Incoming) -> tuple[str, str, str]:
+        return (msg.platform, msg.settings_scope, msg.user_id)
+
     async def chat_style(self, msg: Incoming) -> str:
+        """The channel's own style, else its server's (Discord), else the default."""
         chat = await self.store.chat_settings(msg.platform, msg.chat_id)
-        name = chat.style or self.config.bot.default_style
+        name = chat.style
+        if not name and msg.group_id:
+            name = (await self.store.chat_settings(msg.platform, msg.group_id)).style
+        name = name or self.config.bot.default_style
         return name if self.styles.known(name) else NONE
 
     def style_title(self, name: str | None, lang: str) -> str:
@@ -160,7 +168,7 @@ class Core:
                 reply_to=job.reply_to if msg.user_id == job.user_id else msg.message_id)
             return [await self.enqueue(again)]
         if action == "seed":
-            await self.store.set_user(msg.platform, msg.chat_id, msg.user_id, seed=job.seed)
+            await self.store.set_user(*self.user_key(msg), seed=job.seed)
             return [Reply(t(lang, "seed_set", seed=job.seed))]
         if action == "del":
             if msg.user_id != job.user_id and not self.is_moderator(msg):
@@ -186,7 +194,7 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
                         names=", ".join(core.styles.names()))
     style = core.styles.get(style_name)
     await core.check_quota(msg)
-    user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+    user = await core.store.user_settings(*core.user_key(msg))
     translation = await core.translator.to_english(req.prompt, raw=req.raw or user.raw)
     seed = req.seed if req.seed is not None else user.seed
     steps = req.steps or user.steps or (style.steps if style else None) or cfg.limits.default_steps
@@ -226,14 +234,20 @@ async def _style(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]
         buttons.append(Button(t(lang, "cap_none_style"), f"style:{NONE}"))
         lines.append(t(lang, "style_usage"))
         return [Reply("\n".join(lines), buttons=buttons)]
-    name = args.split()[0].lower()
+    name, *scope = args.lower().split()
     if not core.styles.known(name):
         raise UserError("style_unknown", name=_short(name, 40),
                         names=", ".join(core.styles.names()))
     if not core.is_moderator(msg):
         raise UserError("style_moderators_only")
-    await core.store.set_chat(msg.platform, msg.chat_id, style=name)
-    log.info("style of %s:%s set to %s by %s", msg.platform, msg.chat_id, name, msg.user_id)
+    # On a server the style is server-wide unless asked for this channel only.
+    target = msg.chat_id if not msg.group_id or scope[:1] in (["channel"], ["kanal"]) \
+        else msg.group_id
+    await core.store.set_chat(msg.platform, target, style=name)
+    if target == msg.group_id:  # a server-wide choice replaces this channel's own one
+        await core.store.set_chat(msg.platform, msg.chat_id, style=None)
+    log.info("moderation: style of %s:%s set to %s by %s", msg.platform, target, name,
+             msg.user_id)
     if name == NONE:
         return [Reply(t(lang, "style_cleared"))]
     return [Reply(t(lang, "style_set", title=core.style_title(name, lang)))]
@@ -241,7 +255,7 @@ async def _style(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]
 
 @command("seed")
 async def _seed(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    where = (msg.platform, msg.chat_id, msg.user_id)
+    where = core.user_key(msg)
     if not args:
         user = await core.store.user_settings(*where)
         shown = t(lang, "seed_random_word") if user.seed is None else user.seed
@@ -256,7 +270,7 @@ async def _seed(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
 
 @command("cfg")
 async def _cfg(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    where, limits = core.user_key(msg), core.config.limits
     if not args:
         user = await core.store.user_settings(*where)
         shown = user.cfg if user.cfg is not None else t(lang, "style_default")
@@ -268,7 +282,7 @@ async def _cfg(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
 
 @command("steps", "langkah")
 async def _steps(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    where, limits = core.user_key(msg), core.config.limits
     if not args:
         user = await core.store.user_settings(*where)
         shown = user.steps if user.steps is not None else t(lang, "style_default")
@@ -281,7 +295,7 @@ async def _steps(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]
 
 @command("negative", "negatif")
 async def _negative(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    where, limits = (msg.platform, msg.chat_id, msg.user_id), core.config.limits
+    where, limits = core.user_key(msg), core.config.limits
     if not args:
         user = await core.store.user_settings(*where)
         shown = user.negative or t(lang, "negative_empty")
@@ -304,7 +318,7 @@ async def _lang(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
         choice, choice)
     if choice not in LANGS:
         raise UserError("lang_usage")
-    await core.store.set_user(msg.platform, msg.chat_id, msg.user_id, lang=choice)
+    await core.store.set_user(*core.user_key(msg), lang=choice)
     if msg.private:
         await core.store.set_chat(msg.platform, msg.chat_id, lang=choice)
     return [Reply(t(choice, "lang_set"))]
@@ -312,7 +326,7 @@ async def _lang(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
 
 @command("raw", "terjemah")
 async def _raw(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    where = (msg.platform, msg.chat_id, msg.user_id)
+    where = core.user_key(msg)
     choice = args.split()[0].lower() if args else ""
     if choice in ("on", "ya", "yes", "1"):
         await core.store.set_user(*where, raw=True)
@@ -327,7 +341,7 @@ async def _raw(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
 @command("settings", "pengaturan")
 async def _settings(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
     limits = core.config.limits
-    user = await core.store.user_settings(msg.platform, msg.chat_id, msg.user_id)
+    user = await core.store.user_settings(*core.user_key(msg))
     style = core.styles.get(await core.chat_style(msg))
     native = core.native_size()
     width, height = size_for("1:1", native, limits.max_side) if native else ("?", "?")

@@ -42,6 +42,12 @@ class Incoming:
     private: bool = True  # a private chat / DM (its user may change its style)
     is_admin: bool = False  # the platform says this user moderates the chat
     locale: str | None = None  # platform's user locale (Telegram language_code, Discord locale)
+    group_id: str = ""  # the server a channel belongs to (Discord); "" elsewhere
+
+    @property
+    def settings_scope(self) -> str:
+        """Where a user's own settings live: the server on Discord, else the chat."""
+        return self.group_id or self.chat_id
 
 
 @dataclass(slots=True)

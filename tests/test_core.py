@@ -199,3 +199,20 @@ async def test_buttons_for_missing_jobs_answer_politely(core, data):
 async def test_style_button(core):
     replies = await core.press(msg(""), "style:kancil")
     assert replies[0].text == t("en", "style_set", title="Kancil storybook")
+
+
+async def test_server_style_with_a_channel_override_and_server_wide_user_settings(core):
+    def on(channel: str, text: str, **kw) -> Incoming:
+        return Incoming(platform="discord", chat_id=channel, group_id="guild", user_id="u",
+                        text=text, private=False, locale="en", **kw)
+
+    await core.handle(on("c1", "/style kancil", is_admin=True))
+    assert await core.chat_style(on("c2", "")) == "kancil"  # server-wide
+    await core.handle(on("c2", "/style retro-anime channel", is_admin=True))
+    assert await core.chat_style(on("c2", "")) == "retro-anime"
+    assert await core.chat_style(on("c1", "")) == "kancil"
+    await core.handle(on("c1", "/seed 9"))
+    assert (await core.store.user_settings("discord", "guild", "u")).seed == 9
+    replies = await core.handle(on("c2", "/generate a boat"))
+    job = await core.store.job(replies[0].job_id)
+    assert (job.seed, job.style, job.chat_id) == (9, "retro-anime", "c2")
