@@ -118,7 +118,12 @@ class Core:
         return t(lang, "queued_next") if position <= 1 else t(lang, "queued", position=position)
 
     async def enqueue(self, job: Job) -> Reply:
-        """Write the job (durable before the user hears "queued") and wake the dispatcher."""
+        """Write the job (durable before the user hears "queued") and wake the dispatcher.
+        An event the platform delivers again (``job.request`` seen) makes no second job."""
+        seen = await self.store.job_for_request(job.platform, job.request) if job.request \
+            else None
+        if seen is not None:
+            return Reply(t(job.lang, "queued_next"), job_id=seen.id)
         await self.store.add_job(job)
         queue = await self.store.queue()
         position = next((i for i, j in enumerate(queue, 1) if j.id == job.id), 1)
@@ -165,7 +170,7 @@ class Core:
                 job, id=0, user_id=msg.user_id, user_name=msg.user_name, lang=lang,
                 seed=secrets.randbelow(SEED_MAX + 1), state=JobState.QUEUED, attempts=0,
                 error="", status_ref="", created_at=0.0, width=0, height=0,
-                reply_to=job.reply_to if msg.user_id == job.user_id else msg.message_id)
+                reply_to=msg.message_id or job.reply_to, request=msg.request_id)
             return [await self.enqueue(again)]
         if action == "seed":
             await self.store.set_user(*self.user_key(msg), seed=job.seed)
@@ -215,6 +220,7 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
         steps=min(max(steps, cfg.limits.steps_min), cfg.limits.steps_max),
         aspect=req.aspect or "1:1",
         lang=lang,
+        request=msg.request_id,
     )
     return [await core.enqueue(job)]
 

@@ -43,6 +43,7 @@ class Incoming:
     is_admin: bool = False  # the platform says this user moderates the chat
     locale: str | None = None  # platform's user locale (Telegram language_code, Discord locale)
     group_id: str = ""  # the server a channel belongs to (Discord); "" elsewhere
+    request_id: str = ""  # the platform's id of this event, for exactly-once jobs
 
     @property
     def settings_scope(self) -> str:
@@ -89,6 +90,7 @@ class Job:
     attempts: int = 0
     error: str = ""
     status_ref: str = ""  # the front end's handle on its status message
+    request: str = ""  # the platform event it came from, unique per platform ("" = none)
     created_at: float = 0.0
     id: int = 0
 

@@ -62,6 +62,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE user_settings ADD COLUMN raw INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: the platform event a job came from (Telegram update id, Discord interaction id):
+    # a platform that delivers an event twice (e.g. after a crash) makes one job, not two
+    """
+    ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';
+    CREATE UNIQUE INDEX jobs_by_request ON jobs (platform, request) WHERE request != '';
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -178,6 +184,13 @@ class Store:
             job.id = cur.lastrowid
         await self.db.commit()
         return job
+
+    async def job_for_request(self, platform: str, request: str) -> Job | None:
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE platform=? AND request=?", (platform, request)
+        ) as cur:
+            row = await cur.fetchone()
+        return _job(row) if row else None
 
     async def job(self, job_id: int) -> Job | None:
         async with self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)) as cur:

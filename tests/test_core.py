@@ -216,3 +216,12 @@ async def test_server_style_with_a_channel_override_and_server_wide_user_setting
     replies = await core.handle(on("c2", "/generate a boat"))
     job = await core.store.job(replies[0].job_id)
     assert (job.seed, job.style, job.chat_id) == (9, "retro-anime", "c2")
+
+
+async def test_an_event_delivered_twice_makes_one_job(core):
+    event = Incoming(platform="telegram", chat_id="chat", user_id="u", text="/generate a cat",
+                     request_id="update:77", locale="en")
+    first = await core.handle(event)
+    again = await core.handle(event)
+    assert first[0].job_id == again[0].job_id
+    assert len(await core.store.queue()) == 1
