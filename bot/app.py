@@ -41,6 +41,9 @@ def setup_logging(level: str) -> None:
     handler.addFilter(RedactSecrets())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # httpx logs every request URL at INFO, and Telegram's URLs hold the token; the filter
+    # redacts it anyway, but these lines are noise.
+    logging.getLogger("httpx").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 class App:

@@ -85,11 +85,45 @@ async def _chat(config) -> int:
 
 
 async def _serve(config) -> int:
-    platforms = [name for name in ("TELEGRAM_TOKEN", "DISCORD_TOKEN") if os.environ.get(name)]
-    if not platforms:
+    """Every platform with a token, in one event loop, until SIGTERM/SIGINT."""
+    import logging
+    import signal
+
+    from bot.app import App
+
+    telegram_token = os.environ.get("TELEGRAM_TOKEN", "").strip()
+    discord_token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not telegram_token and not discord_token:
         print("pelukis: no platform token set (TELEGRAM_TOKEN or DISCORD_TOKEN). "
               "For a local chat run: python -m bot chat", file=sys.stderr)
         return 2
-    print("pelukis: the Telegram and Discord front ends are not built yet; "
-          "use: python -m bot chat", file=sys.stderr)
-    return 2
+    log = logging.getLogger("pelukis")
+    app = await App.open(config)
+    services = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if telegram_token:
+            from bot.frontends.telegram import TelegramService
+
+            telegram = TelegramService(app, telegram_token)
+            await telegram.initialize()
+            app.add_frontend(telegram.delivery)
+            services.append(telegram)
+        app.start()  # resumes jobs; the front ends above are ready to deliver
+        for service in services:
+            await service.start()
+        served = [name for name, token in (("telegram", telegram_token),
+                                           ("discord", discord_token)) if token]
+        print(f"pelukis: serving {', '.join(served)}", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        for service in reversed(services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping a front end failed")
+        await app.close()
+    return 0

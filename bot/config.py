@@ -43,6 +43,25 @@ class EngineSection(_Section):
     cache: str = "var/models"  # where the tiny model is built
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
     restart_backoff_s: float = Field(1.0, ge=0, le=300)
+    # the GPU path; "auto" = on for CUDA (see engine/core.py)
+    attention: Literal["sdpa", "default"] = "sdpa"
+    channels_last: bool | Literal["auto"] = "auto"
+    tf32: bool | Literal["auto"] = "auto"
+    compile: bool = False  # torch.compile the UNet (compiled at start, not in a request)
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "reduce-overhead"
+    warmup: bool | Literal["auto"] = "auto"
+    vae_slicing: bool | Literal["auto"] = "auto"
+    vae_tiling: bool | Literal["auto"] = "auto"
+    vae_slicing_above: int = Field(512, ge=32, le=8192)
+    vae_tiling_above: int = Field(1024, ge=32, le=8192)
+    cpu_offload: bool | Literal["auto"] = "auto"
+    offload_below_gb: float = Field(6.0, ge=0, le=1024)
+    fuse_lora: bool = False  # a deployment that runs a single LoRA style
+    memory_per_image_mb: float = Field(0.0, ge=0, le=1_000_000)  # 0 = measure at start
+    memory_reserve_mb: float = Field(1024.0, ge=0, le=1_000_000)
+    encode_threads: int = Field(2, ge=0, le=32)
 
 
 class LimitsSection(_Section):
@@ -80,6 +99,7 @@ class TelegramSection(_Section):
     webhook_port: int = Field(8443, ge=1, le=65535)
     poll_timeout_s: int = Field(30, ge=0, le=120)  # getUpdates long-polling timeout
     edit_interval_s: float = Field(1.5, ge=0.0, le=60.0)  # least time between status edits
+    rate_limit: bool = True  # python-telegram-bot's AIORateLimiter (Telegram's flood limits)
 
 
 class DiscordSection(_Section):
@@ -137,6 +157,22 @@ class Config(_Section):
             min_size=32,
             max_size=self.limits.max_side,
             max_steps=self.limits.steps_max,
+            attention=e.attention,
+            channels_last=e.channels_last,
+            tf32=e.tf32,
+            compile=e.compile,
+            compile_mode=e.compile_mode,
+            warmup=e.warmup,
+            vae_slicing=e.vae_slicing,
+            vae_tiling=e.vae_tiling,
+            vae_slicing_above=e.vae_slicing_above,
+            vae_tiling_above=e.vae_tiling_above,
+            cpu_offload=e.cpu_offload,
+            offload_below_gb=e.offload_below_gb,
+            fuse_lora=e.fuse_lora,
+            memory_per_image_mb=e.memory_per_image_mb,
+            memory_reserve_mb=e.memory_reserve_mb,
+            encode_threads=e.encode_threads,
         )
 
 

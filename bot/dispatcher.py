@@ -122,26 +122,72 @@ class Dispatcher:
 
     # -- batches ----------------------------------------------------------------------------
     async def _next_batch(self) -> list[Job]:
-        """The head of the fair queue plus compatible jobs behind it (up to max_batch)."""
+        """The next batch: the head of the fair queue plus compatible jobs behind it.
+
+        * Size: up to ``[engine] max_batch``, and no more than the engine says fit in its
+          memory (``ReadyInfo.max_batch`` at the native size; ``batch_pixels`` for others).
+        * Batching window: a lone queued job starts at once. Only while a burst is arriving
+          (two or more jobs queued, fewer than a batch, the newest younger than
+          ``batch_window_ms``) does it wait out the rest of the window for more.
+        * Style preference: a style switch is cheap but not free, so when the fair head's
+          style differs from the one the engine has active, and the first round of the fair
+          order (each user's oldest job) holds a job of the active style, that job heads the
+          batch instead. Bound: every job that such a preferred batch jumps is marked, and
+          no preferred batch may jump a marked job, so a job is overtaken by at most one
+          preferred batch; after that it runs no later than plain fair order would take it.
+        """
+        import time
+
         queue = await self.store.queue()
         if not queue:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 5.0)
             return []
+        info = self.info
         max_batch = self.config.engine.max_batch
+        if info is not None and info.max_batch:
+            max_batch = max(1, min(max_batch, info.max_batch))
         window = self.config.engine.batch_window_ms / 1000
-        if window and len(queue) < max_batch:
-            await asyncio.sleep(window)  # let a burst of requests share one batch
-            queue = await self.store.queue()
-            if not queue:
-                return []
+        if window and 1 < len(queue) < max_batch:
+            # a burst is arriving: wait out the window, counted from its newest job
+            rest = window - (time.time() - max(j.created_at or 0.0 for j in queue))
+            if rest > 0:
+                await asyncio.sleep(rest)
+                queue = await self.store.queue()
+                if not queue:
+                    return []
         native = self.native_size() or (512, 512)
         for job in queue:
             if not job.width:
                 job.width, job.height = size_for(job.aspect, native, self.config.limits.max_side)
-        key = queue[0].batch_key()
-        batch = [j for j in queue if j.batch_key() == key][:max_batch]
+
+        queued = {j.id for j in queue}
+        jumped: set[int] = getattr(self, "_jumped", set()) & queued  # overtaken once already
+        # (style,) of the last batch run: the engine's active adapter; None = nothing run yet
+        active: tuple[str | None] | None = getattr(self, "_active_style", None)
+        head = queue[0]
+        if active is not None and head.style != active[0] and head.id not in jumped:
+            users: set[tuple[str, str]] = set()
+            for i, job in enumerate(queue):
+                who = (job.platform, job.user_id)
+                if who in users:
+                    break  # the end of the first round of the fair order
+                users.add(who)
+                if job.id in jumped:
+                    break  # it was overtaken once: nothing more may pass it
+                if job.style == active[0]:
+                    head = job
+                    jumped |= {j.id for j in queue[:i]}
+                    break
+        self._jumped = jumped
+
+        key = head.batch_key()
+        cap = max_batch
+        if info is not None and info.batch_pixels:
+            cap = max(1, min(cap, info.batch_pixels // max(1, head.width * head.height)))
+        batch = [head, *[j for j in queue if j.batch_key() == key and j is not head]][:cap]
+        self._active_style = (head.style,)
         await self.store.mark_running(batch)
         taken = {j.id for j in batch}
         rest = [j for j in queue if j.id not in taken]

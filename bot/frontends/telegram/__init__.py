@@ -1,0 +1,11 @@
+"""Telegram front end (python-telegram-bot 22, asyncio).
+
+- ``service.py``: builds the Application (base_url, rate limiter), starts polling or a
+  webhook, sets the command menu, stops cleanly.
+- ``handlers.py``: turns updates into core calls and core replies into messages.
+- ``delivery.py``: the dispatcher's side: status edits (throttled), progress, photos.
+"""
+
+from bot.frontends.telegram.service import TelegramService
+
+__all__ = ["TelegramService"]

@@ -1,0 +1,86 @@
+"""Builds and runs the python-telegram-bot Application inside our event loop."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+
+from telegram import BotCommand
+from telegram.ext import AIORateLimiter, Application
+
+from bot.app import App
+from bot.frontends.telegram.delivery import TelegramDelivery
+from bot.frontends.telegram.handlers import Handlers
+from bot.i18n import t
+
+log = logging.getLogger("pelukis.telegram")
+
+MENU = ["generate", "style", "seed", "cfg", "steps", "negative", "lang", "settings", "queue",
+        "cancel", "help"]
+UPDATES = ["message", "callback_query"]
+
+
+class TelegramService:
+    """``await start()`` initialises the bot, plugs it into the app and starts receiving;
+    ``await stop()`` undoes it. The app's dispatcher is started by the caller."""
+
+    def __init__(self, app: App, token: str):
+        self.app = app
+        cfg = app.config.telegram
+        builder = Application.builder().token(token)
+        if cfg.base_url:
+            builder = builder.base_url(cfg.base_url)
+        if cfg.base_file_url:
+            builder = builder.base_file_url(cfg.base_file_url)
+        if cfg.rate_limit:
+            builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        self.application = (
+            builder.concurrent_updates(8)  # a slow translation doesn't hold up the others
+            .get_updates_read_timeout(cfg.poll_timeout_s + 10)
+            .build()
+        )
+        self.handlers = Handlers(app)
+        self.handlers.install(self.application)
+        self.delivery = TelegramDelivery(self.application.bot, app.core, cfg.edit_interval_s)
+        # The webhook path is secret but must not be the token (it would show in logs).
+        self._path = hashlib.sha256(token.encode()).hexdigest()[:24]
+        self._secret = secrets.token_urlsafe(24)
+
+    async def initialize(self) -> None:
+        """Log in (getMe). Before the dispatcher starts, so resumed jobs can be sent."""
+        await self.application.initialize()
+        log.info("telegram: logged in as @%s", self.application.bot.username)
+
+    async def start(self) -> None:
+        cfg = self.app.config.telegram
+        await self.application.start()
+        await self._set_commands()
+        updater = self.application.updater
+        if cfg.webhook_url:
+            url = cfg.webhook_url.rstrip("/") + "/" + self._path
+            await updater.start_webhook(
+                listen=cfg.webhook_listen, port=cfg.webhook_port, url_path=self._path,
+                webhook_url=url, secret_token=self._secret, allowed_updates=UPDATES,
+            )
+        else:
+            await updater.start_polling(timeout=cfg.poll_timeout_s, allowed_updates=UPDATES,
+                                        bootstrap_retries=-1)
+
+    async def _set_commands(self) -> None:
+        bot = self.application.bot
+        try:
+            for lang, code in (("en", None), ("id", "id")):
+                await bot.set_my_commands(
+                    [BotCommand(name, t(lang, f"cmd_{name}")) for name in MENU],
+                    language_code=code)
+        except Exception:
+            log.warning("telegram: could not set the command menu", exc_info=True)
+
+    async def stop(self) -> None:
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()

@@ -1,0 +1,267 @@
+"""A fake Telegram Bot API server on 127.0.0.1 for tests (``[telegram] base_url``).
+
+It speaks the wire format python-telegram-bot 22 uses: requests form-encoded (multipart when a
+file is sent), every value a string, nested objects as JSON strings; answers
+``{"ok": true, "result": …}`` with complete objects. ``getUpdates`` drops updates below
+``offset`` and holds the request up to its ``timeout``. Every call is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+BOT_ID = 4242
+BOT_USERNAME = "PelukisTestBot"
+
+
+@dataclass
+class Call:
+    token: str
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+def _decode(value: str) -> Any:
+    """Form values are strings; nested objects arrive as JSON strings."""
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class FakeBotAPI:
+    def __init__(self, token: str = "123456:TEST-token-abcdefghijklmnopqrstuvwxyz0123"):
+        self.token = token
+        self.calls: list[Call] = []
+        self.updates: list[dict] = []
+        self.admins: set[tuple[int, int]] = set()  # (chat_id, user_id) with admin rights
+        self.fail_next: dict[str, int] = {}  # method → how many calls answer 429 first
+        self._next_update = 1
+        self._next_message = 1000
+        self._lock = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                fake._handle(self)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/bot"
+        self.base_file_url = f"http://127.0.0.1:{self.port}/file/bot"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- what tests do -------------------------------------------------------------------
+    def user(self, user_id: int, name: str = "", lang: str | None = "id") -> dict:
+        user = {"id": user_id, "is_bot": False, "first_name": name or f"user{user_id}"}
+        if lang:
+            user["language_code"] = lang
+        return user
+
+    @staticmethod
+    def chat(chat_id: int) -> dict:
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": f"user{chat_id}"}
+        return {"id": chat_id, "type": "supergroup", "title": "Komunitas"}
+
+    def send_text(self, chat_id: int, user_id: int, text: str, lang: str | None = "id") -> dict:
+        """A user writes ``text``; returns the Message as the bot will see it."""
+        message = {
+            "message_id": self._message_id(), "date": int(time.time()),
+            "chat": self.chat(chat_id), "from": self.user(user_id, lang=lang), "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        self._push({"message": message})
+        return message
+
+    def press(self, chat_id: int, user_id: int, message: dict, data: str) -> None:
+        """A user presses a button under ``message`` (a message the bot sent)."""
+        self._push({"callback_query": {
+            "id": f"cb{self._next_update}", "from": self.user(user_id),
+            "chat_instance": str(chat_id), "data": data, "message": message,
+        }})
+
+    def _push(self, body: dict) -> None:
+        with self._lock:
+            self.updates.append({"update_id": self._next_update, **body})
+            self._next_update += 1
+            self._lock.notify_all()
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(0.05)
+        methods = [c.method for c in self.calls]
+        raise AssertionError(f"timed out waiting for {what}; calls: {methods[-40:]}")
+
+    # -- the server side -----------------------------------------------------------------
+    def _message_id(self) -> int:
+        with self._lock:
+            self._next_message += 1
+            return self._next_message
+
+    def _parse(self, req: BaseHTTPRequestHandler) -> tuple[dict, dict]:
+        length = int(req.headers.get("Content-Length") or 0)
+        body = req.rfile.read(length) if length else b""
+        ctype = req.headers.get("Content-Type", "")
+        params: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        if ctype.startswith("multipart/form-data"):
+            msg = BytesParser(policy=HTTP).parsebytes(
+                f"Content-Type: {ctype}\r\n\r\n".encode() + body)
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                if part.get_filename():
+                    files[name] = payload
+                else:
+                    params[name] = _decode(payload.decode())
+        elif body:
+            if ctype.startswith("application/json"):
+                params = json.loads(body)
+            else:
+                params = {k: _decode(v[0]) for k, v in parse_qs(body.decode()).items()}
+        return params, files
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        path = req.path.split("?")[0]
+        try:
+            prefix, method = path.rsplit("/", 1)
+            token = prefix.removeprefix("/bot")
+        except ValueError:
+            return self._answer(req, 404, {"ok": False, "error_code": 404,
+                                           "description": "Not Found"})
+        params, files = self._parse(req)
+        with self._lock:
+            self.calls.append(Call(token, method, params, files))
+        if token != self.token:
+            return self._answer(req, 401, {"ok": False, "error_code": 401,
+                                           "description": "Unauthorized"})
+        if self.fail_next.get(method):
+            self.fail_next[method] -= 1
+            return self._answer(req, 429, {"ok": False, "error_code": 429,
+                                           "description": "Too Many Requests: retry after 1",
+                                           "parameters": {"retry_after": 1}})
+        handler = getattr(self, f"api_{method}", None)
+        if handler is None:
+            return self._answer(req, 200, {"ok": True, "result": True})
+        try:
+            result = handler(params, files)
+        except KeyError as exc:
+            return self._answer(req, 400, {"ok": False, "error_code": 400,
+                                           "description": f"Bad Request: {exc} is missing"})
+        self._answer(req, 200, {"ok": True, "result": result})
+
+    @staticmethod
+    def _answer(req: BaseHTTPRequestHandler, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        try:
+            req.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a long poll cut short at shutdown)
+
+    def _bot_message(self, params: dict, **extra) -> dict:
+        chat_id = int(params["chat_id"])
+        message = {"message_id": self._message_id(), "date": int(time.time()),
+                   "chat": self.chat(chat_id),
+                   "from": {"id": BOT_ID, "is_bot": True, "first_name": "Pelukis",
+                            "username": BOT_USERNAME}, **extra}
+        reply = params.get("reply_parameters")
+        if isinstance(reply, dict):
+            message["reply_to_message"] = {"message_id": int(reply["message_id"]),
+                                           "date": int(time.time()),
+                                           "chat": self.chat(chat_id)}
+        if "reply_markup" in params:
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+    # -- Bot API methods -----------------------------------------------------------------
+    def api_getMe(self, params, files):
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Pelukis", "username": BOT_USERNAME,
+                "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    def api_getUpdates(self, params, files):
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, 5.0)
+        with self._lock:
+            # confirmed updates (below offset) are gone for good, as on Telegram
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            while not self.updates and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            return list(self.updates[: int(params.get("limit") or 100)])
+
+    def api_sendMessage(self, params, files):
+        return self._bot_message(params, text=params["text"])
+
+    def api_editMessageText(self, params, files):
+        return self._bot_message(params, text=params["text"],
+                                 edit_date=int(time.time())) | {
+            "message_id": int(params["message_id"])}
+
+    def api_sendPhoto(self, params, files):
+        photo = files.get("photo", b"")
+        assert photo[:8] == b"\x89PNG\r\n\x1a\n", "sendPhoto without a PNG"
+        return self._bot_message(params, caption=params.get("caption", ""), photo=[
+            {"file_id": f"photo{len(photo)}", "file_unique_id": "u1", "width": 64,
+             "height": 64, "file_size": len(photo)}])
+
+    def api_sendDocument(self, params, files):
+        doc = files.get("document", b"")
+        return self._bot_message(params, caption=params.get("caption", ""), document={
+            "file_id": "doc1", "file_unique_id": "d1", "file_size": len(doc),
+            "file_name": "image.png"})
+
+    def api_getChatMember(self, params, files):
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        user = self.user(user_id)
+        if (chat_id, user_id) in self.admins:
+            return {"status": "administrator", "user": user, "can_be_edited": False,
+                    "is_anonymous": False, "can_manage_chat": True,
+                    "can_delete_messages": True, "can_manage_video_chats": True,
+                    "can_restrict_members": True, "can_promote_members": False,
+                    "can_change_info": True, "can_invite_users": True,
+                    "can_post_stories": False, "can_edit_stories": False,
+                    "can_delete_stories": False}
+        return {"status": "member", "user": user}

@@ -1,0 +1,255 @@
+"""A real python-telegram-bot Application against a fake Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import html.parser
+import time
+
+import pytest
+
+from bot.app import App
+from bot.caption import utf16_len
+from bot.config import load_config
+from bot.frontends.telegram import TelegramService
+from bot.i18n import t
+from tests.conftest import write_config
+from tests.fake_telegram import BOT_USERNAME, FakeBotAPI
+
+pytestmark = pytest.mark.slow
+
+GROUP = -100500
+ADMIN, MEMBER, OTHER = 11, 22, 33
+
+
+class TelegramHTML(html.parser.HTMLParser):
+    """Checks a caption is HTML Telegram accepts: known tags, balanced, nothing else."""
+
+    ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+               "tg-spoiler", "blockquote"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag, attrs):
+        assert tag in self.ALLOWED, f"tag <{tag}> is not Telegram HTML"
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data):
+        self.text += data
+
+    @classmethod
+    def check(cls, source: str) -> str:
+        parser = cls()
+        parser.feed(source)
+        parser.close()
+        assert not parser.stack, f"unclosed {parser.stack}"
+        assert "<" not in source.replace("<b>", "").replace("</b>", "")
+        return parser.text
+
+
+async def until(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def fake():
+    server = FakeBotAPI()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def tg_config(tmp_path, fake):
+    return load_config(write_config(
+        tmp_path,
+        telegram={"base_url": fake.base_url, "base_file_url": fake.base_file_url,
+                  "poll_timeout_s": 1, "edit_interval_s": 0.2, "rate_limit": False},
+        bot={"language": "id"},
+        limits={"prompt_max_chars": 5000},
+    ), must_exist=True)
+
+
+async def start(config, fake) -> tuple[App, TelegramService]:
+    app = await App.open(config)
+    service = TelegramService(app, fake.token)
+    await service.initialize()
+    app.add_frontend(service.delivery)
+    app.start()
+    await service.start()
+    return app, service
+
+
+async def stop(app: App, service: TelegramService) -> None:
+    await service.stop()
+    await app.close()
+
+
+def replies_to(fake: FakeBotAPI, method: str, message_id: int):
+    return [c for c in fake.calls_to(method)
+            if str((c.params.get("reply_parameters") or {}).get("message_id")) == str(message_id)]
+
+
+async def test_private_chat_generate_flow(tg_config, fake):
+    app, service = await start(tg_config, fake)
+    try:
+        # the command menu, in English (default) and Indonesian
+        menus = await until(lambda: len(fake.calls_to("setMyCommands")) == 2 and
+                            fake.calls_to("setMyCommands"), what="setMyCommands")
+        assert {m.params.get("language_code") for m in menus} == {None, "id"}
+        assert [c["command"] for c in menus[0].params["commands"]][0] == "generate"
+
+        fake.send_text(7, 7, "/start")
+        help_msg = await until(lambda: fake.calls_to("sendMessage"), what="help")
+        assert help_msg[0].params["text"] == t("id", "help")
+
+        request = fake.send_text(7, 7, "/gambar kucing lucu di pasar --seed 42 --steps 2")
+        status = await until(lambda: replies_to(fake, "sendMessage", request["message_id"]),
+                             what="queued reply")
+        assert status[0].params["text"].startswith("Masuk antrean")
+        photo = await until(lambda: replies_to(fake, "sendPhoto", request["message_id"]),
+                            what="photo")
+        caption = TelegramHTML.check(photo[0].params["caption"])
+        assert "Prompt: kucing lucu di pasar" in caption
+        assert "Inggris: cute cat in the market (terjemahan luring)" in caption
+        assert "Seed: 42" in caption and "Langkah: 2" in caption and "CLIP:" in caption
+        keyboard = photo[0].params["reply_markup"]["inline_keyboard"]
+        data = [b["callback_data"] for row in keyboard for b in row]
+        assert [d.split(":")[1] for d in data] == ["reroll", "seed", "file", "del"]
+        await until(lambda: fake.calls_to("deleteMessage"), what="status cleaned up")
+        assert fake.calls_to("sendChatAction") or True  # 2 steps may finish before 4 s
+    finally:
+        await stop(app, service)
+
+
+async def test_group_style_needs_admin_and_other_bots_are_ignored(tg_config, fake):
+    fake.admins.add((GROUP, ADMIN))
+    app, service = await start(tg_config, fake)
+    try:
+        m = fake.send_text(GROUP, MEMBER, "/style kancil")
+        denied = await until(lambda: replies_to(fake, "sendMessage", m["message_id"]))
+        assert denied[0].params["text"] == t("id", "style_moderators_only")
+        m = fake.send_text(GROUP, ADMIN, f"/style@{BOT_USERNAME} kancil")
+        ok = await until(lambda: replies_to(fake, "sendMessage", m["message_id"]))
+        assert ok[0].params["text"] == t("id", "style_set", title="Dongeng Kancil")
+        assert (await app.store.chat_settings("telegram", str(GROUP))).style == "kancil"
+        ignored = fake.send_text(GROUP, ADMIN, "/style@SomeOtherBot none")
+        listing = fake.send_text(GROUP, MEMBER, "/style")
+        shown = await until(lambda: replies_to(fake, "sendMessage", listing["message_id"]))
+        assert "✅ kancil" in shown[0].params["text"]
+        assert not replies_to(fake, "sendMessage", ignored["message_id"])
+        buttons = shown[0].params["reply_markup"]["inline_keyboard"]
+        assert {b["callback_data"] for row in buttons for b in row} >= {"style:kancil",
+                                                                      "style:none"}
+        # a member pressing a style button is refused as well
+        fake.press(GROUP, MEMBER, {"message_id": 1, "date": 0, "chat": fake.chat(GROUP)},
+                   "style:retro-anime")
+        await until(lambda: len(fake.calls_to("answerCallbackQuery")) == 1)
+        await until(lambda: any(c.params["text"] == t("id", "style_moderators_only")
+                                for c in fake.calls_to("sendMessage")[3:]))
+        assert (await app.store.chat_settings("telegram", str(GROUP))).style == "kancil"
+    finally:
+        await stop(app, service)
+
+
+async def test_buttons_work_and_keep_working_after_a_restart(tg_config, fake):
+    app, service = await start(tg_config, fake)
+    try:
+        request = fake.send_text(GROUP, MEMBER, "/generate a red boat --seed 5 --steps 2",
+                                 lang="en")
+        photo_call = (await until(lambda: replies_to(fake, "sendPhoto",
+                                                     request["message_id"])))[0]
+    finally:
+        await stop(app, service)
+    # the bot restarts; the photo's buttons still refer to the stored job
+    job_id = int(photo_call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+                 .rsplit(":", 1)[1])
+    photo_message = {"message_id": 5000, "date": 0, "chat": fake.chat(GROUP),
+                     "photo": [{"file_id": "x", "file_unique_id": "y", "width": 64,
+                                "height": 64}]}
+    app, service = await start(tg_config, fake)
+    try:
+        fake.press(GROUP, OTHER, photo_message, f"job:seed:{job_id}")
+        await until(lambda: any(c.params.get("text") == t("id", "seed_set", seed=5)
+                                for c in fake.calls_to("sendMessage")), what="seed kept")
+        assert (await app.store.user_settings("telegram", str(GROUP), str(OTHER))).seed == 5
+
+        fake.press(GROUP, OTHER, photo_message, f"job:file:{job_id}")
+        doc = await until(lambda: fake.calls_to("sendDocument"), what="original PNG")
+        stored = (await app.store.result(job_id)).image_path
+        assert doc[0].files["document"] == open(stored, "rb").read()
+
+        fake.press(GROUP, OTHER, photo_message, f"job:reroll:{job_id}")
+        rerolled = await until(lambda: replies_to(fake, "sendPhoto", 5000), what="reroll")
+        assert "a red boat" in rerolled[0].params["caption"]
+
+        fake.press(GROUP, OTHER, photo_message, f"job:del:{job_id}")
+        await until(lambda: any(c.params.get("text") == t("id", "delete_not_allowed")
+                                for c in fake.calls_to("sendMessage")), what="refused")
+        fake.press(GROUP, MEMBER, photo_message, f"job:del:{job_id}")
+        await until(lambda: any(str(c.params.get("message_id")) == "5000"
+                                for c in fake.calls_to("deleteMessage")), what="deleted")
+
+        fake.press(GROUP, MEMBER, photo_message, "job:reroll:99999")
+        await until(lambda: any(c.params.get("text") == t("id", "job_gone")
+                                for c in fake.calls_to("sendMessage")), what="polite answer")
+    finally:
+        await stop(app, service)
+
+
+HOSTILE = [
+    "<b>kucing</b> & anjing",
+    "</code> <pre> & &amp; <a href='x'>",
+    "kucing " + "<&>" * 1000,  # 3,000+ characters of markup
+    "🐱" * 1500,  # 3,000 UTF-16 units
+    "x" * 3000,
+]
+
+
+async def test_hostile_prompts_give_valid_html_within_1024(tg_config, fake):
+    app, service = await start(tg_config, fake)
+    try:
+        requests = [fake.send_text(i + 1, i + 1, f"/generate {p} --steps 1 --seed 1", lang="en")
+                    for i, p in enumerate(HOSTILE)]
+        for prompt, request in zip(HOSTILE, requests, strict=True):
+            photo = await until(lambda r=request: replies_to(fake, "sendPhoto",
+                                                             r["message_id"]), what="photo")
+            caption = photo[0].params["caption"]
+            assert utf16_len(caption) <= 1024
+            text = TelegramHTML.check(caption)
+            assert "Seed: 1" in text and "CLIP:" in text  # parameters are never cut
+            shown = text.split("\n")[0].removeprefix("Prompt: ").rstrip("…")
+            assert prompt.startswith(shown) and len(shown) >= min(len(prompt), 50)
+    finally:
+        await stop(app, service)
+
+
+async def test_three_users_queue_at_once(tg_config, fake):
+    app, service = await start(tg_config, fake)
+    try:
+        requests = [fake.send_text(GROUP, uid, f"/generate a lantern number {uid} --steps 2 "
+                                               f"--seed {uid}", lang="en")
+                    for uid in (101, 102, 103)]
+        statuses = [(await until(lambda r=r: replies_to(fake, "sendMessage", r["message_id"])))[0]
+                    for r in requests]
+        positions = sorted(s.params["text"] for s in statuses)
+        assert positions == sorted([t("en", "queued_next"), t("en", "queued", position=2),
+                                    t("en", "queued", position=3)])
+        for request in requests:
+            photo = await until(lambda r=request: replies_to(fake, "sendPhoto",
+                                                             r["message_id"]), what="photo")
+            assert len(photo) == 1
+            assert f"a lantern number {request['from']['id']}" in photo[0].params["caption"]
+    finally:
+        await stop(app, service)
