@@ -46,6 +46,23 @@ class EngineSettings:
     min_size: int = 64
     max_size: int = 1024
     max_steps: int = 100
+    # --- the GPU path (see engine/core.py). "auto" = on for CUDA, off elsewhere.
+    attention: str = "sdpa"  # sdpa: PyTorch scaled_dot_product_attention | default: as loaded
+    channels_last: bool | str = "auto"  # UNet weights/activations in channels-last layout
+    tf32: bool | str = "auto"  # TF32 matmul + cuDNN (Ampere or later; fp32 ops only)
+    compile: bool = False  # torch.compile the UNet; warmed up at start for the native size
+    compile_mode: str = "reduce-overhead"  # default | reduce-overhead | max-autotune | ...
+    warmup: bool | str = "auto"  # a short run at start (auto: on CUDA or with compile)
+    vae_slicing: bool | str = "auto"  # decode a batch one image at a time (auto: big sides)
+    vae_tiling: bool | str = "auto"  # decode in overlapping tiles (auto: very big sides)
+    vae_slicing_above: int = 512  # auto slicing for images with a side above this
+    vae_tiling_above: int = 1024  # auto tiling for images with a side above this
+    cpu_offload: bool | str = "auto"  # model CPU offload (auto: GPUs under offload_below_gb)
+    offload_below_gb: float = 6.0
+    fuse_lora: bool = False  # fuse the LoRA into the weights when exactly one style has one
+    memory_per_image_mb: float = 0.0  # per image at the native size; 0 = measure/estimate
+    memory_reserve_mb: float = 1024.0  # GPU memory kept free when sizing batches
+    encode_threads: int = 2  # PNG encoding beside CLIP scoring; 0 = inline
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -125,6 +142,9 @@ class ReadyInfo:
     lora_styles: list[str]  # the ones with LoRA weights loaded
     test_model: bool  # True for `tiny`: random weights, scores mean nothing
     load_s: float = 0.0
+    max_batch: int = 0  # images per batch that fit at the native size (0 = not reported)
+    batch_pixels: int = 0  # width × height × images a batch may hold (0 = no limit)
+    options: dict[str, Any] = field(default_factory=dict)  # the GPU-path options in effect
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": READY, **asdict(self)}
