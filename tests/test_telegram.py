@@ -189,7 +189,7 @@ async def test_buttons_work_and_keep_working_after_a_restart(tg_config, fake):
         fake.press(GROUP, OTHER, photo_message, f"job:file:{job_id}")
         doc = await until(lambda: fake.calls_to("sendDocument"), what="original PNG")
         stored = (await app.store.result(job_id)).image_path
-        assert doc[0].files["document"] == Path(stored).read_bytes()
+        assert doc[0].files["document"] == await asyncio.to_thread(Path(stored).read_bytes)
 
         fake.press(GROUP, OTHER, photo_message, f"job:reroll:{job_id}")
         rerolled = await until(lambda: replies_to(fake, "sendPhoto", 5000), what="reroll")
