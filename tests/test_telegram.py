@@ -254,3 +254,41 @@ async def test_three_users_queue_at_once(tg_config, fake):
             assert f"a lantern number {request['from']['id']}" in photo[0].params["caption"]
     finally:
         await stop(app, service)
+
+
+async def test_webhook_mode(tmp_path, fake):
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = load_config(write_config(
+        tmp_path,
+        telegram={"base_url": fake.base_url, "webhook_url": f"http://127.0.0.1:{port}/",
+                  "webhook_listen": "127.0.0.1", "webhook_port": port, "rate_limit": False},
+    ), must_exist=True)
+    app, service = await start(config, fake)
+    try:
+        hook = (await until(lambda: fake.calls_to("setWebhook"), what="setWebhook"))[0]
+        url, secret = hook.params["url"], hook.params["secret_token"]
+        assert url.startswith(f"http://127.0.0.1:{port}/") and fake.token not in url
+        update = {"update_id": 1, "message": {
+            "message_id": 1, "date": 0, "chat": fake.chat(9), "from": fake.user(9, lang="en"),
+            "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+
+        def post(token: str) -> int:
+            req = urllib.request.Request(url, data=json.dumps(update).encode(), headers={
+                "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": token})
+            try:
+                return urllib.request.urlopen(req, timeout=10).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert await asyncio.to_thread(post, "wrong") == 403  # only Telegram may post here
+        assert await asyncio.to_thread(post, secret) == 200
+        sent = await until(lambda: fake.calls_to("sendMessage"), what="help over webhook")
+        assert sent[0].params["text"] == t("en", "help")
+    finally:
+        await stop(app, service)

@@ -1,0 +1,17 @@
+import logging
+
+from bot.app import RedactSecrets
+
+
+def test_tokens_are_redacted_from_library_log_lines(monkeypatch):
+    token = "123456789:AAH-secret_part_ABCDEFGHIJKLMNOPQRSTUV"
+    monkeypatch.setenv("DISCORD_TOKEN", "discord.secret.token-value")
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1,
+        'HTTP Request: POST https://api.telegram.org/bot%s/getUpdates "HTTP/1.1 200 OK" %s',
+        (token, "discord.secret.token-value"), None)
+    assert RedactSecrets().filter(record)
+    line = record.getMessage()
+    assert token not in line and "secret_part" not in line
+    assert "discord.secret" not in line
+    assert "/bot[token]/getUpdates" in line and "[DISCORD_TOKEN]" in line
