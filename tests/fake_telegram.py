@@ -29,6 +29,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
+    status: int = 200  # what the fake answered
 
 
 def _decode(value: str) -> Any:
@@ -116,9 +117,11 @@ class FakeBotAPI:
             self._next_update += 1
             self._lock.notify_all()
 
-    def calls_to(self, method: str) -> list[Call]:
+    def calls_to(self, method: str, *, answered: bool = True) -> list[Call]:
+        """The calls of ``method`` (by default only those answered with success)."""
         with self._lock:
-            return [c for c in self.calls if c.method == method]
+            return [c for c in self.calls if c.method == method
+                    and (c.status == 200 or not answered)]
 
     def wait_for(self, predicate, timeout: float = 60.0, what: str = "condition"):
         deadline = time.monotonic() + timeout
@@ -168,13 +171,15 @@ class FakeBotAPI:
             return self._answer(req, 404, {"ok": False, "error_code": 404,
                                            "description": "Not Found"})
         params, files = self._parse(req)
+        call = Call(token, method, params, files)
         with self._lock:
-            self.calls.append(Call(token, method, params, files))
+            self.calls.append(call)
         if token != self.token:
             return self._answer(req, 401, {"ok": False, "error_code": 401,
                                            "description": "Unauthorized"})
         if self.fail_next.get(method):
             self.fail_next[method] -= 1
+            call.status = 429
             return self._answer(req, 429, {"ok": False, "error_code": 429,
                                            "description": "Too Many Requests: retry after 1",
                                            "parameters": {"retry_after": 1}})

@@ -6,6 +6,11 @@
 - ``delivery.py``: the dispatcher's side: status edits (throttled), progress, photos.
 """
 
-from bot.frontends.telegram.service import TelegramService
+import os
+
+# Durations as timedelta (PTB 22's opt-in; the old int form is deprecated).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+from bot.frontends.telegram.service import TelegramService  # noqa: E402
 
 __all__ = ["TelegramService"]
