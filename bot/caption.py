@@ -10,6 +10,10 @@ from bot.i18n import t
 TELEGRAM_CAPTION_LIMIT = 1024
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
@@ -50,9 +54,9 @@ class Caption:
     def fields(self) -> list[tuple[str, str]]:
         """(label, value) pairs in display order; front ends format and escape them."""
         lang = self.lang
-        rows = [(t(lang, "cap_prompt"), self.prompt)]
+        rows = [(t(lang, "cap_prompt"), one_line(self.prompt))]
         if self.translated:
-            en = self.prompt_en
+            en = one_line(self.prompt_en)
             if self.translator == "offline":
                 en += f" ({t(lang, 'cap_offline')})"
             rows.append((t(lang, "cap_english"), en))
@@ -60,7 +64,7 @@ class Caption:
         if self.test_model:
             score += f" ({t(lang, 'cap_test_model')})"
         rows += [
-            (t(lang, "cap_style"), self.style),
+            (t(lang, "cap_style"), one_line(self.style)),
             (t(lang, "cap_seed"), str(self.seed)),
             (t(lang, "cap_cfg"), f"{self.cfg:g}"),
             (t(lang, "cap_steps"), str(self.steps)),
@@ -78,7 +82,7 @@ class Caption:
         n_text = 2 if self.translated else 1  # the prompt (and its English) may be shortened
         fixed = [f"<b>{html.escape(label)}:</b> {html.escape(value, quote=False)}"
                  for label, value in rows[n_text:]]
-        texts = [self.prompt, self.prompt_en][:n_text]
+        texts = [one_line(self.prompt), one_line(self.prompt_en)][:n_text]
         tails = ["", f" ({t(self.lang, 'cap_offline')})" if self.translator == "offline" else ""]
         heads = [f"<b>{html.escape(label)}:</b> " for label, _ in rows[:n_text]]
         budget = limit - utf16_len("\n".join(heads + fixed) + "".join(tails[:n_text])) - n_text
