@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from bot.caption import Caption
@@ -43,6 +44,9 @@ class Dispatcher:
         self._delivering: set[int] = set()  # job ids being sent right now
         self._batch_no = 0
         self._running: dict[int, int] = {}  # job id → batch id, for the batch in flight
+        self._active_style: str | None = None  # the style of the last batch (engine's adapter)
+        self._style_known = False  # False until a first batch was picked
+        self._jumped: set[int] = set()  # jobs a preferred-style batch overtook (only once)
         self.batches_run = 0
 
     # -- wiring -----------------------------------------------------------------------------
@@ -136,8 +140,6 @@ class Dispatcher:
           no preferred batch may jump a marked job, so a job is overtaken by at most one
           preferred batch; after that it runs no later than plain fair order would take it.
         """
-        import time
-
         queue = await self.store.queue()
         if not queue:
             self._wake.clear()
@@ -163,11 +165,9 @@ class Dispatcher:
                 job.width, job.height = size_for(job.aspect, native, self.config.limits.max_side)
 
         queued = {j.id for j in queue}
-        jumped: set[int] = getattr(self, "_jumped", set()) & queued  # overtaken once already
-        # (style,) of the last batch run: the engine's active adapter; None = nothing run yet
-        active: tuple[str | None] | None = getattr(self, "_active_style", None)
+        jumped = self._jumped & queued  # jobs overtaken once already
         head = queue[0]
-        if active is not None and head.style != active[0] and head.id not in jumped:
+        if self._style_known and head.style != self._active_style and head.id not in jumped:
             users: set[tuple[str, str]] = set()
             for i, job in enumerate(queue):
                 who = (job.platform, job.user_id)
@@ -176,7 +176,7 @@ class Dispatcher:
                 users.add(who)
                 if job.id in jumped:
                     break  # it was overtaken once: nothing more may pass it
-                if job.style == active[0]:
+                if job.style == self._active_style:
                     head = job
                     jumped |= {j.id for j in queue[:i]}
                     break
@@ -187,7 +187,7 @@ class Dispatcher:
         if info is not None and info.batch_pixels:
             cap = max(1, min(cap, info.batch_pixels // max(1, head.width * head.height)))
         batch = [head, *[j for j in queue if j.batch_key() == key and j is not head]][:cap]
-        self._active_style = (head.style,)
+        self._active_style, self._style_known = head.style, True
         await self.store.mark_running(batch)
         taken = {j.id for j in batch}
         rest = [j for j in queue if j.id not in taken]

@@ -109,7 +109,9 @@ class Store:
         database, images_dir = Path(database), Path(images_dir)
         database.parent.mkdir(parents=True, exist_ok=True)
         images_dir.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(database)
+        # Autocommit: a single statement is its own transaction (one aiosqlite round trip
+        # fewer per write); statements that belong together run in BEGIN … COMMIT.
+        db = await aiosqlite.connect(database, isolation_level=None)
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
@@ -145,7 +147,6 @@ class Store:
             "VALUES (?, ?, ?, ?)",
             (platform, chat_id, merged["style"], merged["lang"]),
         )
-        await self.db.commit()
 
     async def user_settings(self, platform: str, chat_id: str, user_id: str) -> UserSettings:
         async with self.db.execute(
@@ -169,7 +170,6 @@ class Store:
             (platform, chat_id, user_id, merged["seed"], merged["cfg"], merged["steps"],
              merged["negative"], merged["lang"], int(merged["raw"])),
         )
-        await self.db.commit()
 
     # -- jobs -------------------------------------------------------------------------------
     async def add_job(self, job: Job) -> Job:
@@ -182,7 +182,6 @@ class Store:
             [str(v) if isinstance(v, JobState) else v for v in values],
         ) as cur:
             job.id = cur.lastrowid
-        await self.db.commit()
         return job
 
     async def job_for_request(self, platform: str, request: str) -> Job | None:
@@ -206,9 +205,14 @@ class Store:
         async with self.db.execute(sql + " ORDER BY id", args) as cur:
             return [_job(row) for row in await cur.fetchall()]
 
-    async def queue(self) -> list[Job]:
-        """Queued jobs in the order they will run."""
-        return fair_order(await self.jobs_in(JobState.QUEUED))
+    async def queue(self, limit: int = -1) -> list[Job]:
+        """Queued jobs in the order they will run (``fair_order``, done by SQLite)."""
+        async with self.db.execute(
+            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY platform, user_id "
+            "ORDER BY id) AS round FROM jobs WHERE state='queued') ORDER BY round, id LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [_job(row) for row in await cur.fetchall()]
 
     async def count_waiting(self, platform: str, user_id: str) -> int:
         async with self.db.execute(
@@ -225,28 +229,32 @@ class Store:
             "UPDATE jobs SET state='queued' WHERE state='running'"
         ) as cur:
             n = cur.rowcount
-        await self.db.commit()
         return n
 
     async def mark_running(self, jobs: list[Job]) -> None:
         """Start a batch: sizes are fixed now (the engine knows its native size)."""
         now = time.time()
-        await self.db.executemany(
-            "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?, width=?, "
-            "height=? WHERE id=? AND state='queued'",
-            [(now, j.width, j.height, j.id) for j in jobs],
-        )
-        await self.db.commit()
+        sizes: dict[tuple[int, int], list[int]] = {}
+        for job in jobs:  # a batch shares one size: one statement
+            sizes.setdefault((job.width, job.height), []).append(job.id)
+        for (width, height), ids in sizes.items():
+            await self.db.execute(
+                "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?, width=?, "
+                f"height=? WHERE id IN ({', '.join('?' * len(ids))}) AND state='queued'",
+                (now, width, height, *ids),
+            )
         for job in jobs:
             job.state = JobState.RUNNING
             job.attempts += 1
 
     async def requeue(self, job_ids: list[int], error: str) -> None:
-        await self.db.executemany(
-            "UPDATE jobs SET state='queued', error=? WHERE id=? AND state='running'",
-            [(error, i) for i in job_ids],
+        if not job_ids:
+            return
+        await self.db.execute(
+            f"UPDATE jobs SET state='queued', error=? WHERE id IN ({', '.join('?' * len(job_ids))})"
+            " AND state='running'",
+            (error, *job_ids),
         )
-        await self.db.commit()
 
     async def fail(self, job_id: int, error: str) -> None:
         await self.db.execute(
@@ -254,7 +262,6 @@ class Store:
             "WHERE id=? AND state IN ('queued', 'running')",
             (error, time.time(), job_id),
         )
-        await self.db.commit()
 
     async def cancel(self, platform: str, chat_id: str, user_id: str) -> list[int]:
         """Cancel the user's queued and running jobs in this chat; their ids."""
@@ -264,12 +271,10 @@ class Store:
             (time.time(), platform, chat_id, user_id),
         ) as cur:
             ids = [row[0] for row in await cur.fetchall()]
-        await self.db.commit()
         return ids
 
     async def set_status_ref(self, job_id: int, ref: str) -> None:
         await self.db.execute("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
-        await self.db.commit()
 
     # -- translation cache ------------------------------------------------------------------
     async def cached_translation(self, source: str) -> tuple[str, str] | None:
@@ -285,7 +290,6 @@ class Store:
             "VALUES (?, ?, ?, ?)",
             (source, english, provider, time.time()),
         )
-        await self.db.commit()
 
     # -- results ----------------------------------------------------------------------------
     def image_path(self, job: Job) -> Path:
@@ -297,20 +301,26 @@ class Store:
         Returns False when the job is no longer running (cancelled or already done)."""
         await asyncio.to_thread(_write_atomically, Path(result.image_path), png)
         now = time.time()
-        async with self.db.execute(
-            "UPDATE jobs SET state='done', finished_at=?, error='' "
-            "WHERE id=? AND state='running'",
-            (now, job.id),
-        ) as cur:
-            changed = cur.rowcount == 1
-        if changed:
-            await self.db.execute(
-                "INSERT OR REPLACE INTO results (job_id, seed, clip_score, image_path, width, "
-                "height, generate_s, score_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, result.seed, result.clip_score, result.image_path, result.width,
-                 result.height, result.generate_s, result.score_s, now),
-            )
-        await self.db.commit()
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            async with self.db.execute(
+                "UPDATE jobs SET state='done', finished_at=?, error='' "
+                "WHERE id=? AND state='running'",
+                (now, job.id),
+            ) as cur:
+                changed = cur.rowcount == 1
+            if changed:
+                await self.db.execute(
+                    "INSERT OR REPLACE INTO results (job_id, seed, clip_score, image_path, "
+                    "width, height, generate_s, score_s, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job.id, result.seed, result.clip_score, result.image_path, result.width,
+                     result.height, result.generate_s, result.score_s, now),
+                )
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        await self.db.execute("COMMIT")
         return changed
 
     async def result(self, job_id: int) -> Result | None:
@@ -334,4 +344,3 @@ class Store:
             "UPDATE jobs SET delivered_at=? WHERE id=? AND delivered_at IS NULL",
             (time.time(), job_id),
         )
-        await self.db.commit()

@@ -91,3 +91,18 @@ async def test_prompts_are_data_not_sql(tmp_path):
     saved = await store.add_job(job("a", prompt=evil))
     assert (await store.job(saved.id)).prompt == evil
     await store.close()
+
+
+async def test_sql_queue_order_is_fair_order(tmp_path):
+    import random
+
+    rng = random.Random(7)
+    store = await open_store(tmp_path)
+    jobs = [await store.add_job(job(rng.choice("abcde"), platform=rng.choice(["x", "y"])))
+            for _ in range(60)]
+    for j in rng.sample(jobs, 15):
+        await store.cancel(j.platform, j.chat_id, j.user_id) if rng.random() < 0.1 else None
+    expected = [j.id for j in fair_order(await store.jobs_in(JobState.QUEUED))]
+    assert [j.id for j in await store.queue()] == expected
+    assert [j.id for j in await store.queue(limit=3)] == expected[:3]
+    await store.close()
