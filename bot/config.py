@@ -62,6 +62,7 @@ class EngineSection(_Section):
     memory_per_image_mb: float = Field(0.0, ge=0, le=1_000_000)  # 0 = measure at start
     memory_reserve_mb: float = Field(1024.0, ge=0, le=1_000_000)
     encode_threads: int = Field(2, ge=0, le=32)
+    fault_oom_above: int = Field(0, ge=0)  # tests only: batches above this size "run out of memory"
 
 
 class LimitsSection(_Section):
@@ -173,6 +174,7 @@ class Config(_Section):
             memory_per_image_mb=e.memory_per_image_mb,
             memory_reserve_mb=e.memory_reserve_mb,
             encode_threads=e.encode_threads,
+            fault_oom_above=e.fault_oom_above,
         )
 
 

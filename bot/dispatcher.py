@@ -222,6 +222,14 @@ class Dispatcher:
         try:
             results = await self.client.run_batch(req, on_progress)
         except EngineError as exc:
+            self._running = {}
+            if exc.kind == "oom" and len(batch) > 1:
+                # out of GPU memory: the same jobs in two smaller batches before anything fails
+                half = len(batch) // 2
+                log.warning("batch %s ran out of memory; splitting it", [j.id for j in batch])
+                await self._run(batch[:half])
+                await self._run(batch[half:])
+                return
             # cancelled jobs are no longer 'running', so this requeues only the others
             await self._batch_failed(batch, exc)
             return

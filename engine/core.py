@@ -521,6 +521,9 @@ class Engine:
         self.check_inputs(req)
         if should_abort is not None and should_abort():
             raise EngineAborted(f"batch {req.batch_id} aborted before it started")
+        if 0 < self.settings.fault_oom_above < len(req.jobs):  # fault injection (tests)
+            raise EngineOOM(f"batch {req.batch_id}: simulated out of memory with "
+                            f"{len(req.jobs)} images")
 
         # 2. the style's adapter (or none)
         style = self.style_of(req.style)

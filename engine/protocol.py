@@ -63,6 +63,7 @@ class EngineSettings:
     memory_per_image_mb: float = 0.0  # per image at the native size; 0 = measure/estimate
     memory_reserve_mb: float = 1024.0  # GPU memory kept free when sizing batches
     encode_threads: int = 2  # PNG encoding beside CLIP scoring; 0 = inline
+    fault_oom_above: int = 0  # fault injection for tests: larger batches raise out-of-memory
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

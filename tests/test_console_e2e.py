@@ -144,3 +144,15 @@ def test_engine_killed_mid_batch_is_restarted_and_the_job_still_arrives(tmp_path
     out = seen + rest
     assert "The painter is restarting" in out
     assert len(SAVED.findall(out)) == 1, out
+
+
+def test_out_of_memory_splits_the_batch_and_every_image_arrives(tmp_path):
+    # the engine "runs out of memory" for batches above 1: 4 compatible jobs → 2 + 2 → 1s
+    config = write_config(tmp_path, engine={"fault_oom_above": 1, "batch_window_ms": 200})
+    script = "/lang en\n" + "".join(
+        f"/generate a quiet harbour --seed {i} --steps 2\n" for i in range(4))
+    run = chat(config, script)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(SAVED.findall(run.stdout)) == 4, run.stdout
+    assert "Sorry" not in run.stdout
+    assert "ran out of memory; splitting it" in run.stderr  # it did split
