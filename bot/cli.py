@@ -12,13 +12,16 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default="config.toml",
-                        help="configuration file (default: ./config.toml)")
     parser = argparse.ArgumentParser(
-        prog="python -m bot", parents=[common],
+        prog="python -m bot",
         description="Pelukis: paints images from Indonesian or English prompts.",
     )
+    parser.add_argument("--config", default="config.toml",
+                        help="configuration file (default: ./config.toml)")
+    # --config after the subcommand too; SUPPRESS keeps it from resetting one given before
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="configuration file (default: ./config.toml)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", parents=[common],
                    help="serve every platform with a token (TELEGRAM_TOKEN, DISCORD_TOKEN); "
@@ -34,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--ar", default=None, help="aspect ratio W:H (default 1:1)")
     gen.add_argument("--raw", action="store_true", help="don't translate the prompt")
     gen.add_argument("--out", default=None, help="PNG file to write (default: pelukis-SEED.png)")
+    sc = sub.add_parser("sync-commands", parents=[common],
+                        help="register the Discord slash commands (DISCORD_TOKEN)")
+    sc.add_argument("--guild", type=int, default=None,
+                    help="a test server's id (appears at once); default: global")
+    sc.add_argument("--dry-run", action="store_true",
+                    help="print the JSON payload Discord would get; no token, no network")
     tr = sub.add_parser("translate", parents=[common],
                         help="show the language and English of prompts (stdin when none given)")
     tr.add_argument("texts", nargs="*")
@@ -53,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(config.bot.log_level)
     command = args.command or "serve"
+    from engine.styles import StyleError
+
     try:
         if command == "chat":
             return asyncio.run(_chat(config))
@@ -60,11 +71,18 @@ def main(argv: list[str] | None = None) -> int:
             from bot.generate_cli import generate
 
             return asyncio.run(generate(config, args))
+        if command == "sync-commands":
+            from bot.frontends.discord.sync import sync_commands
+
+            return asyncio.run(sync_commands(config, args.guild, args.dry_run))
         if command == "translate":
             from bot.generate_cli import translate
 
             return asyncio.run(translate(config, args.texts))
         return asyncio.run(_serve(config))
+    except StyleError as exc:
+        print(f"pelukis: styles error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -100,6 +118,7 @@ async def _serve(config) -> int:
     log = logging.getLogger("pelukis")
     app = await App.open(config)
     services = []
+    runners: list[asyncio.Task] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,6 +131,12 @@ async def _serve(config) -> int:
             await telegram.initialize()
             app.add_frontend(telegram.delivery)
             services.append(telegram)
+        if discord_token:
+            from bot.frontends.discord import run_discord
+
+            runner = asyncio.create_task(run_discord(app, discord_token), name="discord")
+            runner.add_done_callback(lambda _: stop.set())  # a failed login ends the process
+            runners.append(runner)
         app.start()  # resumes jobs; the front ends above are ready to deliver
         for service in services:
             await service.start()
@@ -119,7 +144,20 @@ async def _serve(config) -> int:
                                            ("discord", discord_token)) if token]
         print(f"pelukis: serving {', '.join(served)}", file=sys.stderr, flush=True)
         await stop.wait()
+        for runner in runners:
+            if runner.done() and not runner.cancelled() and runner.exception() is not None:
+                exc = runner.exception()  # e.g. discord.LoginFailure: one line, never the token
+                print(f"pelukis: {runner.get_name()}: {exc.__class__.__name__}: {exc}",
+                      file=sys.stderr)
+                return 1
     finally:
+        for runner in runners:
+            runner.cancel()
+        for runner in runners:
+            try:
+                await runner
+            except BaseException:  # cancelled, or already reported above
+                pass
         for service in reversed(services):
             try:
                 await service.stop()

@@ -57,3 +57,19 @@ def test_generate_one_image(tmp_path):
     assert (tmp_path / "again.png").read_bytes() == target.read_bytes()
     bad = run("generate", "x", "--cfg", "99", "--config", config)
     assert bad.returncode == 2 and "cfg" in bad.stderr
+
+
+def test_config_before_or_after_the_subcommand(tmp_path):
+    missing = str(tmp_path / "nope.toml")
+    for args in (("--config", missing, "chat"), ("chat", "--config", missing)):
+        out = run(*args, stdin="")
+        assert out.returncode == 2 and "config file not found" in out.stderr
+
+
+def test_discord_sync_dry_run_needs_no_token(tmp_path):
+    out = run("sync-commands", "--dry-run", "--config", str(write_config(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    import json
+
+    names = {c["name"] for c in json.loads(out.stdout)}
+    assert {"generate", "style", "seed", "cfg", "help"} <= names

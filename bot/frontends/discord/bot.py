@@ -8,7 +8,6 @@ buttons are ``DynamicItem`` templates over stored jobs (see ``views.py``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,9 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("pelukis.discord")
+# The bot never joins voice: discord.py's warnings about missing voice libraries are noise.
+logging.getLogger("discord.client").addFilter(
+    lambda record: "voice will NOT be supported" not in record.getMessage())
 
 PLATFORM = "discord"
 COGS = ("generate", "settings", "styles", "info")
@@ -144,13 +146,13 @@ class DiscordFrontEnd:
     async def job_status(self, job: Job, text: str) -> None:
         status = self._status(job)
         status.wanted = text
-        await self._ready()
-        await self._flush(status)
+        if self.ready.is_set():  # never hold the dispatcher up waiting for a login
+            await self._flush(status)
 
     def job_progress(self, job: Job, step: int, total: int) -> None:
         status = self._status(job)
         now = time.monotonic()
-        if (status.finished or status.lock.locked()
+        if (not self.ready.is_set() or status.finished or status.lock.locked()
                 or now - status.last_edit < self.interval):
             return
         status.wanted = progress_text(job.lang, step, total)
@@ -218,9 +220,13 @@ class DiscordFrontEnd:
                 everyone=False, roles=False, replied_user=False),
             **kwargs)
         if status.message_id is not None and "embed" in parts:
-            with contextlib.suppress(discord.HTTPException):  # the stale "Painting… 50%"
+            # the stale "Painting… 50%"; the image is out, so a failure here must not raise
+            # (the dispatcher would send the image again at the next start)
+            try:
                 await channel.get_partial_message(status.message_id).edit(
                     content=t(job.lang, "dc_sent_below"))
+            except Exception as exc:
+                log.debug("job %d: status message not updated: %s", job.id, exc)
 
     # -- helpers ---------------------------------------------------------------------------
     async def _ready(self) -> None:
