@@ -11,7 +11,8 @@ from tests.conftest import ROOT, write_config
 BOT_MODULES = [
     "bot.cli", "bot.app", "bot.core", "bot.dispatcher", "bot.storage", "bot.parsing",
     "bot.frontends.console", "bot.generate_cli", "bot.translator", "engine.client",
-    "engine.protocol", "engine.styles",
+    "engine.protocol", "engine.styles", "bot.frontends.telegram", "bot.frontends.discord",
+    "bot.translation",
 ]
 HEAVY = ("torch", "diffusers", "transformers", "peft", "accelerate")
 
