@@ -64,6 +64,13 @@ class EngineSettings:
     memory_reserve_mb: float = 1024.0  # GPU memory kept free when sizing batches
     encode_threads: int = 2  # PNG encoding beside CLIP scoring; 0 = inline
     fault_oom_above: int = 0  # fault injection for tests: larger batches raise out-of-memory
+    # Image safety check with the CLIP model the engine holds: an image whose similarity to
+    # any of these concepts (100 × cosine) reaches the job's ``safety_threshold`` is flagged.
+    unsafe_concepts: list[str] = field(default_factory=lambda: [
+        "nudity", "naked body", "sexual content", "pornography", "graphic violence", "gore",
+        "blood and injuries", "dead body", "hate symbol", "weapon pointed at a person",
+    ])
+    unsafe_action: str = "withhold"  # withhold (no image) | blur (a heavily blurred image)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -83,6 +90,7 @@ class JobSpec:
     prompt: str
     negative: str = ""
     seed: int = 0
+    safety_threshold: float = 0.0  # 0 = no image check; else flag at this unsafe score
 
 
 @dataclass(slots=True)
@@ -119,6 +127,9 @@ class ImageResult:
     height: int
     generate_s: float  # the batch's pipeline time
     score_s: float  # the batch's CLIP scoring time
+    unsafe_score: float = 0.0  # max over unsafe concepts of 100 × cosine (0 when unchecked)
+    unsafe_concept: str = ""  # the concept it was closest to, when flagged
+    flagged: bool = False  # withheld (png empty) or blurred, per ``unsafe_action``
     png: bytes = b""
 
     def header(self) -> dict[str, Any]:
