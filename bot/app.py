@@ -57,6 +57,7 @@ class App:
         self.dispatcher = dispatcher
         self.core = core
         self._task: asyncio.Task | None = None
+        self._scheduler = None  # maintenance (apscheduler), once started
 
     @classmethod
     async def open(cls, config: Config, client_factory: ClientFactory | None = None) -> App:
@@ -75,8 +76,11 @@ class App:
         self.dispatcher.add_frontend(frontend)
 
     def start(self) -> None:
+        from bot.maintenance import start_maintenance
+
         self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         self._task.add_done_callback(self._crashed)
+        self._scheduler = start_maintenance(self)
 
     @staticmethod
     def _crashed(task: asyncio.Task) -> None:
@@ -84,6 +88,8 @@ class App:
             logging.getLogger("pelukis").critical("dispatcher stopped", exc_info=task.exception())
 
     async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
         await self.dispatcher.stop()
         if self._task is not None:
             self._task.cancel()

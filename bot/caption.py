@@ -46,6 +46,7 @@ class Caption:
     clip_score: float
     test_model: bool  # the tiny model: the score means nothing
     lang: str
+    notice: str = ""  # e.g. the image check blurred it
 
     @property
     def translated(self) -> bool:
@@ -70,6 +71,8 @@ class Caption:
             (t(lang, "cap_steps"), str(self.steps)),
             (t(lang, "cap_clip"), score),
         ]
+        if self.notice:
+            rows.append(("⚠️", self.notice))
         return rows
 
     def plain(self) -> str:

@@ -76,7 +76,11 @@ class LimitsSection(_Section):
     default_steps: int = 25
     max_aspect: float = Field(3.0, ge=1.0, le=8.0)  # widest W:H (or H:W) allowed for --ar
     max_side: int = Field(1024, ge=64, le=4096)
-    max_queued_per_user: int = Field(5, ge=1, le=1000)
+    max_queued_per_user: int = Field(5, ge=1, le=1000)  # jobs waiting, per user
+    max_jobs_per_hour: int = Field(60, ge=1, le=100000)  # jobs asked for per user, last hour
+    max_queued_per_chat: int = Field(500, ge=1, le=100000)  # jobs waiting, per chat
+    max_queue: int = Field(1000, ge=1, le=1000000)  # jobs waiting in all
+    moderators_exempt: bool = True  # moderators skip the per-user limits
 
     @model_validator(mode="after")
     def _ranges(self) -> LimitsSection:
@@ -90,6 +94,28 @@ class LimitsSection(_Section):
 class StorageSection(_Section):
     database: str = "var/pelukis.db"
     images: str = "var/images"
+    retention_days: float = Field(30.0, ge=0)  # images older than this are deleted (0 = keep)
+
+
+class SafetySection(_Section):
+    default_blocklist: bool = True  # the shipped Indonesian + English list
+    blocklist: list[str] = Field(default_factory=list)  # the operator's extra words/phrases
+    allowlist: list[str] = Field(default_factory=list)  # shipped words the operator allows
+    negative: str = "nsfw, nude, naked, gore"  # always added to the negative prompt
+    mode: Literal["strict", "relaxed", "off"] = "strict"  # a chat's image check by default
+    strict_threshold: float = Field(24.0, gt=0, le=100)  # unsafe score (100 × CLIP cosine)
+    relaxed_threshold: float = Field(29.0, gt=0, le=100)
+    action: Literal["withhold", "blur"] = "withhold"
+    unsafe_concepts: list[str] = Field(default_factory=lambda: list(
+        EngineSettings().unsafe_concepts), min_length=1)
+
+
+class MaintenanceSection(_Section):
+    enabled: bool = True
+    cleanup_every_h: float = Field(6.0, gt=0)  # delete images past retention
+    checkpoint_every_h: float = Field(1.0, gt=0)  # WAL checkpoint; VACUUM once a day
+    watchdog_every_s: float = Field(60.0, gt=0)  # requeue jobs stuck in 'running'
+    stuck_after_s: float = Field(900.0, gt=0)
 
 
 class TelegramSection(_Section):
@@ -133,6 +159,8 @@ class Config(_Section):
     storage: StorageSection = StorageSection()
     telegram: TelegramSection = TelegramSection()
     discord: DiscordSection = DiscordSection()
+    safety: SafetySection = SafetySection()
+    maintenance: MaintenanceSection = MaintenanceSection()
     translation: TranslationSection = TranslationSection()
     root: Path = Path(".")  # folder relative paths are resolved against (the config's)
 
@@ -175,6 +203,8 @@ class Config(_Section):
             memory_reserve_mb=e.memory_reserve_mb,
             encode_threads=e.encode_threads,
             fault_oom_above=e.fault_oom_above,
+            unsafe_concepts=list(self.safety.unsafe_concepts),
+            unsafe_action=self.safety.action,
         )
 
 

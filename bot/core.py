@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import secrets
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Config
@@ -26,6 +29,7 @@ from bot.parsing import (
     parse_steps,
     size_for,
 )
+from bot.safety import Blocklist
 from bot.storage import Store
 from bot.translator import Translator
 from engine.styles import NONE, StyleRegistry
@@ -60,10 +64,12 @@ class Core:
     def __init__(self, config: Config, store: Store, styles: StyleRegistry,
                  translator: Translator, wake: Callable[[], None] = lambda: None,
                  native_size: Callable[[], tuple[int, int] | None] = lambda: None,
-                 abort: Callable[[list[int]], Awaitable[None]] | None = None):
+                 abort: Callable[[list[int]], Awaitable[None]] | None = None,
+                 blocklist: Blocklist | None = None):
         self.config = config
         self.native_size = native_size  # the engine's, once it is ready
         self.abort = abort or _nothing  # stops cancelled jobs that are running
+        self.blocklist = blocklist or Blocklist(config.safety)
         self.store = store
         self.styles = styles
         self.translator = translator
@@ -82,6 +88,9 @@ class Core:
             return await handler(self, msg, cmd.args, lang)
         except UserError as err:
             return [Reply(t(lang, err.key, **err.values))]
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, …
+            log.error("database error while handling /%s: %s", cmd.name, exc)
+            return [Reply(t(lang, "db_busy"))]
 
     # -- helpers ----------------------------------------------------------------------------
     async def language(self, msg: Incoming) -> str:
@@ -131,10 +140,30 @@ class Core:
         return Reply(self.position_text(position, job.lang), job_id=job.id)
 
     async def check_quota(self, msg: Incoming) -> None:
-        waiting = await self.store.count_waiting(msg.platform, msg.user_id)
-        limit = self.config.limits.max_queued_per_user
-        if waiting >= limit:
-            raise UserError("queue_full", count=waiting, limit=limit)
+        """Flood limits from config: per user (waiting, per hour), per chat, in all."""
+        limits, store = self.config.limits, self.store
+        if await store.count_waiting_in() >= limits.max_queue:
+            raise UserError("queue_busy")
+        if await store.count_waiting_in(msg.platform, msg.chat_id) >= limits.max_queued_per_chat:
+            raise UserError("chat_busy")
+        if limits.moderators_exempt and self.is_moderator(msg) and not msg.private:
+            return
+        waiting = await store.count_waiting(msg.platform, msg.user_id)
+        if waiting >= limits.max_queued_per_user:
+            raise UserError("queue_full", count=waiting, limit=limits.max_queued_per_user)
+        hour_ago = time.time() - 3600
+        if await store.count_recent(msg.platform, msg.user_id, hour_ago) \
+                >= limits.max_jobs_per_hour:
+            oldest = await store.oldest_since(msg.platform, msg.user_id, hour_ago)
+            minutes = max(1, math.ceil((oldest + 3600 - time.time()) / 60))
+            raise UserError("hourly_limit", limit=limits.max_jobs_per_hour, minutes=minutes)
+
+    async def safety_threshold(self, msg: Incoming) -> float:
+        """The image check's threshold for this chat's mode (0 = no check)."""
+        chat = await self.store.chat_settings(msg.platform, msg.chat_id)
+        mode = chat.safety or self.config.safety.mode
+        cfg = self.config.safety
+        return {"strict": cfg.strict_threshold, "relaxed": cfg.relaxed_threshold}.get(mode, 0.0)
 
     # -- buttons under a finished image ------------------------------------------------------
     @staticmethod
@@ -201,6 +230,11 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
     await core.check_quota(msg)
     user = await core.store.user_settings(*core.user_key(msg))
     translation = await core.translator.to_english(req.prompt, raw=req.raw or user.raw)
+    blocked = core.blocklist.check(req.prompt, translation.text)
+    if blocked is not None:
+        log.info("moderation: prompt blocked for %s:%s in %s (term %r in the %s)",
+                 msg.platform, msg.user_id, msg.chat_id, blocked.term, blocked.where)
+        raise UserError("prompt_blocked")
     seed = req.seed if req.seed is not None else user.seed
     steps = req.steps or user.steps or (style.steps if style else None) or cfg.limits.default_steps
     guidance = req.cfg or user.cfg or (style.cfg if style else None) or cfg.limits.default_cfg
@@ -214,13 +248,16 @@ async def _generate(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
         prompt_en=translation.text,
         translator=translation.provider,
         style=style.name if style else None,
-        negative=req.negative if req.negative is not None else user.negative,
+        negative=", ".join(n for n in (
+            req.negative if req.negative is not None else user.negative,
+            cfg.safety.negative) if n),
         seed=seed if seed is not None else secrets.randbelow(SEED_MAX + 1),
         cfg=min(max(guidance, cfg.limits.cfg_min), cfg.limits.cfg_max),
         steps=min(max(steps, cfg.limits.steps_min), cfg.limits.steps_max),
         aspect=req.aspect or "1:1",
         lang=lang,
         request=msg.request_id,
+        safety=await core.safety_threshold(msg),
     )
     return [await core.enqueue(job)]
 
@@ -257,6 +294,24 @@ async def _style(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]
     if name == NONE:
         return [Reply(t(lang, "style_cleared"))]
     return [Reply(t(lang, "style_set", title=core.style_title(name, lang)))]
+
+
+@command("safety", "keamanan")
+async def _safety(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
+    chat = await core.store.chat_settings(msg.platform, msg.chat_id)
+    current = chat.safety or core.config.safety.mode
+    if not args:
+        return [Reply(t(lang, "safety_show", mode=t(lang, f"safety_{current}")))]
+    choice = {"ketat": "strict", "longgar": "relaxed"}.get(args.split()[0].lower(),
+                                                          args.split()[0].lower())
+    if choice not in ("strict", "relaxed"):
+        raise UserError("safety_usage")
+    if not core.is_moderator(msg):
+        raise UserError("safety_moderators_only")
+    await core.store.set_chat(msg.platform, msg.chat_id, safety=choice)
+    log.info("moderation: safety of %s:%s set to %s by %s", msg.platform, msg.chat_id, choice,
+             msg.user_id)
+    return [Reply(t(lang, "safety_set", mode=t(lang, f"safety_{choice}")))]
 
 
 @command("seed")

@@ -66,6 +66,10 @@ class Dispatcher:
             if self.client is not None:
                 await self.client.abort(batch_id, ids)
 
+    def is_running(self, job_id: int) -> bool:
+        """Whether ``job_id`` is in the batch the engine is painting now."""
+        return job_id in self._running
+
     def native_size(self) -> tuple[int, int] | None:
         return (self.info.width, self.info.height) if self.info else None
 
@@ -206,7 +210,7 @@ class Dispatcher:
             height=batch[0].height,
             steps=batch[0].steps,
             cfg=batch[0].cfg,
-            jobs=[JobSpec(j.id, j.prompt_en, j.negative, j.seed) for j in batch],
+            jobs=[JobSpec(j.id, j.prompt_en, j.negative, j.seed, j.safety) for j in batch],
         )
         by_id = {j.id: j for j in batch}
         for job in batch:
@@ -238,9 +242,25 @@ class Dispatcher:
         self.batches_run += 1
         for res in results:
             job = by_id[res.job_id]
+            if res.flagged:
+                log.info("moderation: image of job %d flagged by the image check (%s, %.1f)",
+                         job.id, res.unsafe_concept, res.unsafe_score)
+            if res.flagged and not res.png:  # withheld: the user is told why, nothing sent
+                await self.store.fail(job.id, t(job.lang, "image_withheld",
+                                                concept=res.unsafe_concept))
+                self._deliver_later(job)
+                continue
             result = Result(job.id, res.seed, res.clip_score, str(self.store.image_path(job)),
-                            res.width, res.height, res.generate_s, res.score_s)
-            if await self.store.store_result(job, res.png, result):
+                            res.width, res.height, res.generate_s, res.score_s,
+                            flagged=res.flagged)
+            try:
+                stored = await self.store.store_result(job, res.png, result)
+            except OSError as exc:  # disk full, folder not writable: a clear line, an answer
+                log.error("cannot store the image of job %d: %s", job.id, exc)
+                await self.store.fail(job.id, t(job.lang, "storage_error"))
+                self._deliver_later(job)
+                continue
+            if stored:
                 job.state = JobState.DONE
                 self._deliver_later(job)
 
@@ -282,6 +302,7 @@ class Dispatcher:
             style=style.title(job.lang) if style else t(job.lang, "cap_none_style"),
             seed=result.seed, cfg=job.cfg, steps=job.steps, clip_score=result.clip_score,
             test_model=self.test_model, lang=job.lang,
+            notice=t(job.lang, "image_blurred") if result.flagged else "",
         )
 
     async def deliver_pending(self, platform: str) -> None:

@@ -17,7 +17,7 @@ The job state machine (rows in ``jobs``, see ``bot/storage.py``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -53,8 +53,9 @@ class Incoming:
 
 @dataclass(slots=True)
 class ChatSettings:
-    style: str | None = None  # None = not set → config default (first style? none)
+    style: str | None = None  # None = not set → config default
     lang: str | None = None
+    safety: str | None = None  # image check: strict | relaxed | off; None → config default
 
 
 @dataclass(slots=True)
@@ -91,6 +92,7 @@ class Job:
     error: str = ""
     status_ref: str = ""  # the front end's handle on its status message
     request: str = ""  # the platform event it came from, unique per platform ("" = none)
+    safety: float = 0.0  # the image check's threshold for this job (0 = none)
     created_at: float = 0.0
     id: int = 0
 
@@ -109,4 +111,4 @@ class Result:
     height: int
     generate_s: float = 0.0
     score_s: float = 0.0
-    extra: dict = field(default_factory=dict)
+    flagged: bool = False  # the image check found it unsafe (it was stored blurred)

@@ -68,6 +68,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';
     CREATE UNIQUE INDEX jobs_by_request ON jobs (platform, request) WHERE request != '';
     """,
+    # 5: safety: a chat's image-check mode, the threshold a job ran with, flagged results
+    """
+    ALTER TABLE chat_settings ADD COLUMN safety TEXT;
+    ALTER TABLE jobs ADD COLUMN safety REAL NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_by_user_time ON jobs (platform, user_id, created_at);
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -80,6 +87,7 @@ def _job(row: aiosqlite.Row) -> Job:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # someone removed the image folder
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -113,13 +121,18 @@ class Store:
         # fewer per write); statements that belong together run in BEGIN … COMMIT.
         db = await aiosqlite.connect(database, isolation_level=None)
         db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.execute("PRAGMA foreign_keys=ON")
         store = cls(db, images_dir)
+        await store._exec("PRAGMA journal_mode=WAL")
+        await store._exec("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+        await store._exec("PRAGMA busy_timeout=5000")
+        await store._exec("PRAGMA foreign_keys=ON")
         await store._migrate()
         return store
+
+    async def _exec(self, sql: str, args: tuple | list = ()) -> None:
+        """Run one statement and close its cursor (an open one blocks VACUUM)."""
+        async with self.db.execute(sql, args):
+            pass
 
     async def close(self) -> None:
         await self.db.close()
@@ -133,19 +146,19 @@ class Store:
     # -- settings ---------------------------------------------------------------------------
     async def chat_settings(self, platform: str, chat_id: str) -> ChatSettings:
         async with self.db.execute(
-            "SELECT style, lang FROM chat_settings WHERE platform=? AND chat_id=?",
+            "SELECT style, lang, safety FROM chat_settings WHERE platform=? AND chat_id=?",
             (platform, chat_id),
         ) as cur:
             row = await cur.fetchone()
-        return ChatSettings(row["style"], row["lang"]) if row else ChatSettings()
+        return ChatSettings(row["style"], row["lang"], row["safety"]) if row else ChatSettings()
 
     async def set_chat(self, platform: str, chat_id: str, **values: object) -> None:
         current = await self.chat_settings(platform, chat_id)
-        merged = {"style": current.style, "lang": current.lang, **values}
-        await self.db.execute(
-            "INSERT OR REPLACE INTO chat_settings (platform, chat_id, style, lang) "
-            "VALUES (?, ?, ?, ?)",
-            (platform, chat_id, merged["style"], merged["lang"]),
+        merged = {f.name: getattr(current, f.name) for f in fields(ChatSettings)} | values
+        await self._exec(
+            "INSERT OR REPLACE INTO chat_settings (platform, chat_id, style, lang, safety) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (platform, chat_id, merged["style"], merged["lang"], merged["safety"]),
         )
 
     async def user_settings(self, platform: str, chat_id: str, user_id: str) -> UserSettings:
@@ -163,7 +176,7 @@ class Store:
     async def set_user(self, platform: str, chat_id: str, user_id: str, **values: object) -> None:
         current = await self.user_settings(platform, chat_id, user_id)
         merged = {f.name: getattr(current, f.name) for f in fields(UserSettings)} | values
-        await self.db.execute(
+        await self._exec(
             "INSERT OR REPLACE INTO user_settings "
             "(platform, chat_id, user_id, seed, cfg, steps, negative, lang, raw) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -214,6 +227,35 @@ class Store:
         ) as cur:
             return [_job(row) for row in await cur.fetchall()]
 
+    async def count_recent(self, platform: str, user_id: str, since: float) -> int:
+        """Jobs the user asked for since ``since`` (a time), whatever became of them."""
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? AND created_at>=?",
+            (platform, user_id, since),
+        ) as cur:
+            (n,) = await cur.fetchone()
+        return n
+
+    async def oldest_since(self, platform: str, user_id: str, since: float) -> float:
+        async with self.db.execute(
+            "SELECT MIN(created_at) FROM jobs WHERE platform=? AND user_id=? AND created_at>=?",
+            (platform, user_id, since),
+        ) as cur:
+            (oldest,) = await cur.fetchone()
+        return oldest or since
+
+    async def count_waiting_in(self, platform: str | None = None,
+                               chat_id: str | None = None) -> int:
+        """Jobs queued or running, in one chat or in all."""
+        sql = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+        args: list[object] = []
+        if platform is not None and chat_id is not None:
+            sql += " AND platform=? AND chat_id=?"
+            args += [platform, chat_id]
+        async with self.db.execute(sql, args) as cur:
+            (n,) = await cur.fetchone()
+        return n
+
     async def count_waiting(self, platform: str, user_id: str) -> int:
         async with self.db.execute(
             "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? "
@@ -238,7 +280,7 @@ class Store:
         for job in jobs:  # a batch shares one size: one statement
             sizes.setdefault((job.width, job.height), []).append(job.id)
         for (width, height), ids in sizes.items():
-            await self.db.execute(
+            await self._exec(
                 "UPDATE jobs SET state='running', attempts=attempts+1, started_at=?, width=?, "
                 f"height=? WHERE id IN ({', '.join('?' * len(ids))}) AND state='queued'",
                 (now, width, height, *ids),
@@ -250,14 +292,14 @@ class Store:
     async def requeue(self, job_ids: list[int], error: str) -> None:
         if not job_ids:
             return
-        await self.db.execute(
+        await self._exec(
             f"UPDATE jobs SET state='queued', error=? WHERE id IN ({', '.join('?' * len(job_ids))})"
             " AND state='running'",
             (error, *job_ids),
         )
 
     async def fail(self, job_id: int, error: str) -> None:
-        await self.db.execute(
+        await self._exec(
             "UPDATE jobs SET state='failed', error=?, finished_at=? "
             "WHERE id=? AND state IN ('queued', 'running')",
             (error, time.time(), job_id),
@@ -274,7 +316,7 @@ class Store:
         return ids
 
     async def set_status_ref(self, job_id: int, ref: str) -> None:
-        await self.db.execute("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
+        await self._exec("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
 
     # -- translation cache ------------------------------------------------------------------
     async def cached_translation(self, source: str) -> tuple[str, str] | None:
@@ -285,7 +327,7 @@ class Store:
         return (row["english"], row["provider"]) if row else None
 
     async def cache_translation(self, source: str, english: str, provider: str) -> None:
-        await self.db.execute(
+        await self._exec(
             "INSERT OR REPLACE INTO translations (source, english, provider, created_at) "
             "VALUES (?, ?, ?, ?)",
             (source, english, provider, time.time()),
@@ -301,7 +343,7 @@ class Store:
         Returns False when the job is no longer running (cancelled or already done)."""
         await asyncio.to_thread(_write_atomically, Path(result.image_path), png)
         now = time.time()
-        await self.db.execute("BEGIN IMMEDIATE")
+        await self._exec("BEGIN IMMEDIATE")
         try:
             async with self.db.execute(
                 "UPDATE jobs SET state='done', finished_at=?, error='' "
@@ -310,17 +352,18 @@ class Store:
             ) as cur:
                 changed = cur.rowcount == 1
             if changed:
-                await self.db.execute(
+                await self._exec(
                     "INSERT OR REPLACE INTO results (job_id, seed, clip_score, image_path, "
-                    "width, height, generate_s, score_s, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "width, height, generate_s, score_s, created_at, flagged) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job.id, result.seed, result.clip_score, result.image_path, result.width,
-                     result.height, result.generate_s, result.score_s, now),
+                     result.height, result.generate_s, result.score_s, now,
+                     int(result.flagged)),
                 )
         except BaseException:
-            await self.db.execute("ROLLBACK")
+            await self._exec("ROLLBACK")
             raise
-        await self.db.execute("COMMIT")
+        await self._exec("COMMIT")
         return changed
 
     async def result(self, job_id: int) -> Result | None:
@@ -329,7 +372,8 @@ class Store:
         if row is None:
             return None
         return Result(row["job_id"], row["seed"], row["clip_score"], row["image_path"],
-                      row["width"], row["height"], row["generate_s"], row["score_s"])
+                      row["width"], row["height"], row["generate_s"], row["score_s"],
+                      flagged=bool(row["flagged"]))
 
     async def undelivered(self, platform: str) -> list[Job]:
         async with self.db.execute(
@@ -339,8 +383,26 @@ class Store:
         ) as cur:
             return [_job(row) for row in await cur.fetchall()]
 
+    async def images_before(self, cutoff: float) -> list[str]:
+        async with self.db.execute(
+            "SELECT image_path FROM results WHERE created_at < ?", (cutoff,)
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def running_since_before(self, cutoff: float) -> list[Job]:
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE state='running' AND started_at < ?", (cutoff,)
+        ) as cur:
+            return [_job(row) for row in await cur.fetchall()]
+
+    async def checkpoint(self, vacuum: bool = False) -> None:
+        if vacuum:
+            await self._exec("VACUUM")
+        await self._exec("PRAGMA optimize")
+        await self._exec("PRAGMA wal_checkpoint(TRUNCATE)")  # last: the WAL ends up empty
+
     async def mark_delivered(self, job_id: int) -> None:
-        await self.db.execute(
+        await self._exec(
             "UPDATE jobs SET delivered_at=? WHERE id=? AND delivered_at IS NULL",
             (time.time(), job_id),
         )

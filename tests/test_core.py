@@ -124,7 +124,8 @@ async def test_user_settings_apply_to_the_next_job(core):
     assert "seed: 42" in settings and "cfg: 5" in settings and "steps: 12" in settings
     replies = await core.handle(msg("/generate a dog"))
     job = await core.store.job(replies[0].job_id)
-    assert (job.seed, job.cfg, job.steps, job.negative) == (42, 5.0, 12, "blurry, text")
+    assert (job.seed, job.cfg, job.steps) == (42, 5.0, 12)
+    assert job.negative == "blurry, text, " + core.config.safety.negative  # always added
     assert "random" in (await say(core, "/seed random")).lower()
     assert (await core.store.user_settings("console", "chat", "u1")).seed is None
 
@@ -225,3 +226,52 @@ async def test_an_event_delivered_twice_makes_one_job(core):
     again = await core.handle(event)
     assert first[0].job_id == again[0].job_id
     assert len(await core.store.queue()) == 1
+
+
+@pytest.mark.parametrize("prompt", ["gadis telanjang di pantai", "a p0rn star", "s e x y cat",
+                                    "pooorn", "T3LANJANG", "bugil"])
+async def test_blocked_prompts_are_refused_without_a_job(core, prompt):
+    replies = await core.handle(msg(f"/generate {prompt}"))
+    assert replies[0].text == t("en", "prompt_blocked") and replies[0].job_id is None
+    assert await core.store.queue() == []
+
+
+@pytest.mark.parametrize("prompt", ["a castle in Sussex", "Middlesex river at dawn",
+                                    "kucing lucu di pasar", "a cat in a cape"])
+async def test_innocent_prompts_pass(core, prompt):
+    replies = await core.handle(msg(f"/generate {prompt}"))
+    assert replies[0].job_id is not None
+
+
+async def test_the_english_translation_is_checked_too(core):
+    core.blocklist = type(core.blocklist)(core.config.safety.model_copy(
+        update={"blocklist": ["black cat"], "default_blocklist": False}))
+    replies = await core.handle(msg("/generate kucing hitam"))  # → "black cat"
+    assert replies[0].text == t("en", "prompt_blocked")
+
+
+async def test_safety_mode_is_for_moderators_and_sets_the_threshold(core):
+    assert await say(core, "/safety relaxed", private=False) == t("en",
+                                                                  "safety_moderators_only")
+    assert await say(core, "/safety relaxed", private=False, admin=True) == t(
+        "en", "safety_set", mode="relaxed")
+    replies = await core.handle(msg("/generate a lighthouse", private=False))
+    job = await core.store.job(replies[0].job_id)
+    assert job.safety == core.config.safety.relaxed_threshold
+    assert await say(core, "/safety whatever") == t("en", "safety_usage")
+
+
+async def test_flood_limits(core):
+    from bot.config import LimitsSection
+
+    core.config = core.config.model_copy(update={"limits": LimitsSection(
+        max_queued_per_user=100, max_jobs_per_hour=2, max_queued_per_chat=100, max_queue=4)})
+    for _ in range(2):
+        assert (await core.handle(msg("/generate a boat", user="f")))[0].job_id
+    limited = await say(core, "/generate a boat", user="f")
+    assert template_matches("hourly_limit", limited) and "60 minutes" in limited
+    # moderators are exempt from per-user limits in groups
+    assert (await core.handle(msg("/generate a boat", user="f", private=False,
+                                  admin=True)))[0].job_id
+    assert (await core.handle(msg("/generate a boat", user="g")))[0].job_id
+    assert await say(core, "/generate a boat", user="h") == t("en", "queue_busy")
