@@ -160,9 +160,11 @@ class Core:
 
     async def safety_threshold(self, msg: Incoming) -> float:
         """The image check's threshold for this chat's mode (0 = no check)."""
-        chat = await self.store.chat_settings(msg.platform, msg.chat_id)
-        mode = chat.safety or self.config.safety.mode
         cfg = self.config.safety
+        if self.config.engine.model == "tiny" and not cfg.check_test_model:
+            return 0.0
+        chat = await self.store.chat_settings(msg.platform, msg.chat_id)
+        mode = chat.safety or cfg.mode
         return {"strict": cfg.strict_threshold, "relaxed": cfg.relaxed_threshold}.get(mode, 0.0)
 
     # -- buttons under a finished image ------------------------------------------------------

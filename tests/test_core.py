@@ -251,6 +251,8 @@ async def test_the_english_translation_is_checked_too(core):
 
 
 async def test_safety_mode_is_for_moderators_and_sets_the_threshold(core):
+    core.config = core.config.model_copy(update={"safety": core.config.safety.model_copy(
+        update={"check_test_model": True})})
     assert await say(core, "/safety relaxed", private=False) == t("en",
                                                                   "safety_moderators_only")
     assert await say(core, "/safety relaxed", private=False, admin=True) == t(
