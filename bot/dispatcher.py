@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,9 @@ from engine.protocol import BatchRequest, JobSpec, ReadyInfo
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.dispatcher")
+# Fault injection for the crash tests (never set in production): the process dies at a
+# chosen point of a job's life, as a SIGKILL would.
+_FAULT = os.environ.get("PELUKIS_FAULT", "")
 
 ClientFactory = Callable[[], EngineClient]
 
@@ -261,6 +265,8 @@ class Dispatcher:
                 self._deliver_later(job)
                 continue
             if stored:
+                if _FAULT == "exit_after_store":  # fault injection: die with the image unsent
+                    os._exit(137)
                 job.state = JobState.DONE
                 self._deliver_later(job)
 

@@ -77,7 +77,8 @@ def test_bad_input_never_breaks_the_chat(tmp_path):
     assert "Traceback" not in run.stderr
 
 
-def test_killed_with_jobs_queued_every_job_finishes_once(tmp_path):
+@pytest.mark.parametrize("state", ["queued", "running"])
+def test_killed_with_jobs_queued_every_job_finishes_once(tmp_path, state):
     config = write_config(tmp_path)
     n = 4
     proc = subprocess.Popen(
@@ -87,13 +88,15 @@ def test_killed_with_jobs_queued_every_job_finishes_once(tmp_path):
     )
     proc.stdin.write("/lang en\n")
     for i in range(n):
-        proc.stdin.write(f"/generate a lighthouse number {i} --seed {i} --steps 3\n")
+        proc.stdin.write(f"/generate a lighthouse number {i} --seed {i} --steps 12\n")
     proc.stdin.flush()
     seen = ""
     deadline = time.time() + 60
     while len(QUEUED.findall(seen)) < n and time.time() < deadline:
         seen += proc.stdout.readline()
     assert len(QUEUED.findall(seen)) == n, seen
+    while state == "running" and "Painting" not in seen and time.time() < deadline:
+        seen += proc.stdout.readline()  # the first batch is being painted
     os.killpg(proc.pid, signal.SIGKILL)  # the bot and its engine, mid-queue
     proc.wait()
     seen += proc.stdout.read()  # anything it printed before it died
@@ -156,3 +159,18 @@ def test_out_of_memory_splits_the_batch_and_every_image_arrives(tmp_path):
     assert len(SAVED.findall(run.stdout)) == 4, run.stdout
     assert "Sorry" not in run.stdout
     assert "ran out of memory; splitting it" in run.stderr  # it did split
+
+
+def test_killed_with_the_image_stored_but_not_sent_it_is_sent_once(tmp_path):
+    config = write_config(tmp_path)
+    env = dict(os.environ, PELUKIS_FAULT="exit_after_store")
+    crashed = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--config", str(config)],
+        input="/lang en\n/generate a paper boat --seed 4 --steps 2\n", capture_output=True,
+        text=True, timeout=240, cwd=ROOT, env=env)
+    assert crashed.returncode == 137
+    assert QUEUED.findall(crashed.stdout) and not SAVED.findall(crashed.stdout)
+    assert list((tmp_path / "images").glob("*.png"))  # the image was stored
+    run = chat(config, "")
+    assert len(SAVED.findall(run.stdout)) == 1, run.stdout
+    assert SAVED.findall(chat(config, "").stdout) == []
