@@ -38,6 +38,8 @@ The GPU path (each a setting in ``EngineSettings`` / ``[engine]``; "auto" = on f
   per-image estimate (measured on the warm-up run); out-of-memory stays the backstop.
 * PNG encoding runs in a small thread pool while CLIP scores the batch (same bytes).
 * The step callback does no device work: it reports the step number and checks a flag.
+* The image safety check (``engine.safety``) reuses the CLIP image embeddings of the score
+  step and the concept embeddings computed at start: no extra model pass per batch.
 On CPU the defaults keep the batch-invariant path above (no channels-last, no compile).
 """
 
@@ -56,6 +58,7 @@ import torch
 from PIL import Image
 
 from engine.protocol import BatchRequest, EngineSettings, ImageResult, ReadyInfo
+from engine.safety import SafetyChecker, blur, check_action, check_concepts
 from engine.scoring import ClipScorer
 from engine.styles import NONE, Style, StyleRegistry
 
@@ -63,6 +66,7 @@ log = logging.getLogger("pelukis.engine")
 
 MAX_SEED = 2**32 - 1
 MAX_CFG = 30.0
+MAX_SAFETY_THRESHOLD = 100.0
 
 SCHEDULERS = {
     "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
@@ -244,6 +248,8 @@ class Engine:
         if settings.compile_mode not in COMPILE_MODES:
             raise ValueError(f"unknown compile_mode {settings.compile_mode!r} "
                              f"(known: {', '.join(COMPILE_MODES)})")
+        self.unsafe_action = check_action(settings.unsafe_action)
+        check_concepts(settings.unsafe_concepts)
         self.registry = StyleRegistry.load(settings.adapters_dir)
 
         # the options in effect (reported in ReadyInfo.options)
@@ -316,6 +322,8 @@ class Engine:
 
         if self.device.type == "cpu":
             _batch_invariant(pipe.unet, pipe.vae, pipe.text_encoder, self.scorer.model)
+        with self._kernels():  # the unsafe concepts' text embeddings, once
+            self.safety = SafetyChecker(self.scorer, settings.unsafe_concepts)
 
         self._encoder = (
             ThreadPoolExecutor(settings.encode_threads, thread_name_prefix="png")
@@ -473,6 +481,14 @@ class Engine:
                 raise bad(f"job {job.job_id}: prompt {job.prompt!r} is empty")
             if not isinstance(job.negative, str):
                 raise bad(f"job {job.job_id}: negative {job.negative!r} must be a string")
+            t = job.safety_threshold
+            if (
+                isinstance(t, bool)
+                or not isinstance(t, int | float)
+                or not 0 <= t <= MAX_SAFETY_THRESHOLD
+            ):
+                raise bad(f"job {job.job_id}: safety_threshold {t!r} must be a number in "
+                          f"[0, {MAX_SAFETY_THRESHOLD:g}]")
 
     # ---- running
 
@@ -582,11 +598,19 @@ class Engine:
         else:
             pngs = None
 
-        # 6. CLIP score against the plain English prompt
+        # 6. CLIP score against the plain English prompt; the same image embeddings go to
+        #    the safety check (jobs with safety_threshold > 0 only)
         started = time.perf_counter()
         try:
             with self._kernels():
-                scores = self.scorer.score(images, [job.prompt for job in req.jobs])
+                image_embeds = self.scorer.embed_images(images)
+                scores = self.scorer.score_embedded(image_embeds,
+                                                    [job.prompt for job in req.jobs])
+                checked = [i for i, job in enumerate(req.jobs) if job.safety_threshold > 0]
+                unsafe: dict[int, tuple[float, str]] = (
+                    dict(zip(checked, self.safety.check(image_embeds[checked]), strict=True))
+                    if checked else {}
+                )
         except torch.OutOfMemoryError as exc:
             self._free_memory()
             raise EngineOOM(f"batch {req.batch_id}: out of memory while scoring") from exc
@@ -596,8 +620,19 @@ class Engine:
         if encoded is None:
             encoded = [encode_png(image) for image in images]
 
-        return [
-            ImageResult(
+        results = []
+        for i, (job, image, score, png) in enumerate(
+            zip(req.jobs, images, scores, encoded, strict=True)
+        ):
+            unsafe_score, concept = unsafe.get(i, (0.0, ""))
+            flagged = i in unsafe and unsafe_score >= job.safety_threshold
+            if flagged:
+                # never the prompt in the log
+                log.info("batch %d job %d flagged unsafe: %r, score %.2f >= %g (%s)",
+                         req.batch_id, job.job_id, concept, unsafe_score,
+                         job.safety_threshold, self.unsafe_action)
+                png = b"" if self.unsafe_action == "withhold" else encode_png(blur(image))
+            results.append(ImageResult(
                 batch_id=req.batch_id,
                 job_id=job.job_id,
                 seed=job.seed,
@@ -606,10 +641,12 @@ class Engine:
                 height=image.height,
                 generate_s=round(generate_s, 4),
                 score_s=round(score_s, 4),
+                unsafe_score=unsafe_score,
+                unsafe_concept=concept if flagged else "",
+                flagged=flagged,
                 png=png,
-            )
-            for job, image, score, png in zip(req.jobs, images, scores, encoded, strict=True)
-        ]
+            ))
+        return results
 
     @contextlib.contextmanager
     def _kernels(self) -> Iterator[None]:

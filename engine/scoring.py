@@ -66,5 +66,14 @@ class ClipScorer:
             raise ValueError(f"{len(images)} images but {len(texts)} texts")
         if not images:
             return []
-        cos = (self.embed_images(images) * self.embed_texts(texts)).sum(dim=-1)
+        return self.score_embedded(self.embed_images(images), texts)
+
+    def score_embedded(self, image_embeds: torch.Tensor, texts: Sequence[str]) -> list[float]:
+        """``score`` for images already embedded by ``embed_images`` (the engine reuses the
+        embeddings for its safety check instead of running the vision tower twice)."""
+        if len(image_embeds) != len(texts):
+            raise ValueError(f"{len(image_embeds)} images but {len(texts)} texts")
+        if not texts:
+            return []
+        cos = (image_embeds * self.embed_texts(texts)).sum(dim=-1)
         return [round(100.0 * max(float(c), 0.0), 4) for c in cos.cpu()]

@@ -174,3 +174,18 @@ def test_killed_with_the_image_stored_but_not_sent_it_is_sent_once(tmp_path):
     run = chat(config, "")
     assert len(SAVED.findall(run.stdout)) == 1, run.stdout
     assert SAVED.findall(chat(config, "").stdout) == []
+
+
+@pytest.mark.parametrize("action", ["withhold", "blur"])
+def test_the_image_check_withholds_or_blurs_and_says_why(tmp_path, action):
+    # the tiny CLIP's scores mean nothing; a threshold this low flags every image
+    config = write_config(tmp_path, safety={"check_test_model": True, "mode": "strict",
+                                            "strict_threshold": 0.001, "action": action})
+    run = chat(config, "/lang en\n/generate a red kite --seed 8 --steps 2\n")
+    assert run.returncode == 0, run.stderr[-3000:]
+    if action == "withhold":
+        assert "looked unsafe" in run.stdout and not SAVED.findall(run.stdout)
+        assert not list((tmp_path / "images").glob("*.png"))
+    else:
+        assert len(SAVED.findall(run.stdout)) == 1
+        assert "⚠️: blurred: it looked unsafe" in run.stdout
