@@ -24,15 +24,23 @@ _TOKEN_RE = re.compile(r"\d{6,}:[A-Za-z0-9_-]{30,}")
 class RedactSecrets(logging.Filter):
     """Keeps tokens out of every log line, our own and libraries'."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = _TOKEN_RE.sub("[token]", message)
+    @staticmethod
+    def redact(text: str) -> str:
+        clean = _TOKEN_RE.sub("[token]", text)
         for name in SECRET_ENV:
             value = os.environ.get(name)
             if value and len(value) >= 8:
                 clean = clean.replace(value, f"[{name}]")
+        return clean
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = self.redact(message)
         if clean != message:
             record.msg, record.args = clean, None
+        if record.exc_info:  # tracebacks quote URLs and arguments too
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 

@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except StyleError as exc:
         print(f"pelukis: styles error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the database or image folder can't be created or opened
+        print(f"pelukis: storage error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -189,3 +189,59 @@ def test_the_image_check_withholds_or_blurs_and_says_why(tmp_path, action):
     else:
         assert len(SAVED.findall(run.stdout)) == 1
         assert "⚠️: blurred: it looked unsafe" in run.stdout
+
+
+def test_an_unusable_image_folder_at_start_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the images folder should be")
+    config = write_config(tmp_path, storage={"images": str(blocker / "images")})
+    run = chat(config, "/help\n")
+    assert run.returncode == 2
+    assert run.stderr.startswith("pelukis: storage error:") and "Traceback" not in run.stderr
+
+
+async def test_an_image_folder_lost_while_running_gets_a_clear_answer(tmp_path):
+    import asyncio
+    import shutil
+
+    from bot.app import App
+    from bot.config import load_config
+    from bot.models import Incoming
+
+    class Recorder:
+        platform = "console"
+
+        def __init__(self):
+            self.failed: list[str] = []
+
+        async def job_status(self, job, text):
+            pass
+
+        def job_progress(self, job, step, total):
+            pass
+
+        async def job_done(self, job, result, caption):
+            raise AssertionError("no image should arrive")
+
+        async def job_failed(self, job, text):
+            self.failed.append(text)
+
+    app = await App.open(load_config(write_config(tmp_path), must_exist=True))
+    recorder = Recorder()
+    app.add_frontend(recorder)
+    images = tmp_path / "images"
+    await asyncio.to_thread(shutil.rmtree, images)
+    await asyncio.to_thread(images.write_text, "now a file: the disk is 'full'")
+    app.start()
+    try:
+        await app.core.handle(Incoming(platform="console", chat_id="c", user_id="u",
+                                       text="/generate a green lamp --steps 1", locale="en"))
+        for _ in range(600):
+            if recorder.failed:
+                break
+            await asyncio.sleep(0.1)
+        assert recorder.failed and "couldn't save it" in recorder.failed[0]
+        await app.core.handle(Incoming(platform="console", chat_id="c", user_id="u",
+                                       text="/help", locale="en"))  # still answering
+    finally:
+        await app.close()
