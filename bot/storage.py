@@ -75,6 +75,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE results ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_by_user_time ON jobs (platform, user_id, created_at);
     """,
+    # 6: a job's round of the fair order, fixed when it is queued (start-time fair queueing):
+    # one past its user's last waiting job and never before the queue's current round, so a
+    # newcomer's first job is not pushed back each time a heavy user's next job moves up
+    """
+    ALTER TABLE jobs ADD COLUMN fair_round INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET fair_round = r.n FROM (
+        SELECT id, ROW_NUMBER() OVER (PARTITION BY platform, user_id ORDER BY id) - 1 AS n
+        FROM jobs WHERE state IN ('queued', 'running')) AS r
+    WHERE jobs.id = r.id;
+    CREATE INDEX jobs_by_round ON jobs (state, fair_round, id);
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
@@ -97,7 +108,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def fair_order(jobs: list[Job]) -> list[Job]:
-    """Round robin across users: everyone's 1st job (oldest first), then everyone's 2nd, …"""
+    """Round robin across users: everyone's 1st job (oldest first), then everyone's 2nd, …
+
+    The reference for jobs queued together. The store keeps each job's round fixed from the
+    moment it is queued (``fair_round``), so that a newcomer is not pushed back each time a
+    heavy user's next job moves up a round (start-time fair queueing)."""
     rank: dict[tuple[str, str], int] = {}
     keyed = []
     for job in sorted(jobs, key=lambda j: j.id):
@@ -190,9 +205,13 @@ class Store:
         job.state = JobState.QUEUED
         values = [getattr(job, name) for name in _JOB_COLUMNS]
         async with self.db.execute(
-            f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_JOB_COLUMNS))})",
-            [str(v) if isinstance(v, JobState) else v for v in values],
+            f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}, fair_round) "
+            f"VALUES ({', '.join('?' * len(_JOB_COLUMNS))}, MAX("
+            "COALESCE((SELECT MAX(fair_round) + 1 FROM jobs WHERE platform=? AND user_id=? "
+            "AND state IN ('queued', 'running')), 0), "
+            "COALESCE((SELECT MIN(fair_round) FROM jobs WHERE state='queued'), 0)))",
+            [str(v) if isinstance(v, JobState) else v for v in values]
+            + [job.platform, job.user_id],
         ) as cur:
             job.id = cur.lastrowid
         return job
@@ -219,10 +238,10 @@ class Store:
             return [_job(row) for row in await cur.fetchall()]
 
     async def queue(self, limit: int = -1) -> list[Job]:
-        """Queued jobs in the order they will run (``fair_order``, done by SQLite)."""
+        """Queued jobs in the order they will run: by the round each got when it was queued
+        (``fair_order`` for jobs queued together), then oldest first."""
         async with self.db.execute(
-            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY platform, user_id "
-            "ORDER BY id) AS round FROM jobs WHERE state='queued') ORDER BY round, id LIMIT ?",
+            "SELECT * FROM jobs WHERE state='queued' ORDER BY fair_round, id LIMIT ?",
             (limit,),
         ) as cur:
             return [_job(row) for row in await cur.fetchall()]

@@ -106,3 +106,23 @@ async def test_sql_queue_order_is_fair_order(tmp_path):
     assert [j.id for j in await store.queue()] == expected
     assert [j.id for j in await store.queue(limit=3)] == expected[:3]
     await store.close()
+
+
+async def test_a_newcomer_is_not_pushed_back_by_a_backlog(tmp_path):
+    store = await open_store(tmp_path)
+    for user in "abc":
+        for _ in range(4):
+            await store.add_job(job(user))
+    first_round = (await store.queue())[:3]
+    assert {j.user_id for j in first_round} == set("abc")
+    await store.mark_running(first_round)  # the first batch is painting
+    newcomer = await store.add_job(job("late"))
+    order = [j.id for j in await store.queue()]
+    # behind the three jobs of the round it joined, not behind all nine waiting
+    assert order.index(newcomer.id) == 3
+    await store.mark_running((await store.queue())[:3])  # that round is painted next
+    assert (await store.queue())[0].id == newcomer.id  # then it's the newcomer's turn
+    # a job put back after a crash keeps its place at the front
+    await store.requeue([first_round[0].id], "engine died")
+    assert (await store.queue())[0].id == first_round[0].id
+    await store.close()
