@@ -343,6 +343,8 @@ class Dispatcher:
                 if result is None:
                     return
                 await fe.job_done(job, result, self.caption(job, result))
+                if _FAULT == "exit_after_send":  # fault injection: sent, not yet recorded
+                    os._exit(137)
             elif job.state == JobState.FAILED:
                 await fe.job_failed(job, job.error)  # already worded for the user
             else:
