@@ -422,7 +422,8 @@ async def _settings(core: Core, msg: Incoming, args: str, lang: str) -> list[Rep
 
 @command("queue", "antrean", "antrian")
 async def _queue(core: Core, msg: Incoming, args: str, lang: str) -> list[Reply]:
-    running = [j for j in await core.store.jobs_in(JobState.RUNNING) if j.chat_id == msg.chat_id]
+    running = [j for j in await core.store.jobs_in(JobState.RUNNING, platform=msg.platform)
+               if j.chat_id == msg.chat_id]
     queued = await core.store.queue()
     if not running and not queued:
         return [Reply(t(lang, "queue_empty"))]

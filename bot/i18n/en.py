@@ -12,6 +12,7 @@ MESSAGES: dict[str, str] = {
         "/lang id|en — my language; /raw on|off — translate your prompts or not\n"
         "/settings — what I'll use for your next picture\n"
         "/queue — what's waiting; /cancel — drop your waiting pictures\n"
+        "/safety strict|relaxed — the group's image check (admins)\n"
         "\n"
         "Example: /generate a cute cat at a market --style kancil --seed 42"
     ),

@@ -12,6 +12,7 @@ MESSAGES: dict[str, str] = {
         "/lang id|en — bahasaku; /raw on|off — prompt-mu diterjemahkan atau tidak\n"
         "/settings — pengaturan untuk gambarmu berikutnya\n"
         "/queue — antrean; /cancel — batalkan gambarmu yang masih mengantre\n"
+        "/safety strict|relaxed — pemeriksaan gambar di grup (admin)\n"
         "\n"
         "Contoh: /gambar kucing lucu di pasar --style kancil --seed 42"
     ),
