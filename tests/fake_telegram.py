@@ -4,6 +4,10 @@ It speaks the wire format python-telegram-bot 22 uses: requests form-encoded (mu
 file is sent), every value a string, nested objects as JSON strings; answers
 ``{"ok": true, "result": …}`` with complete objects. ``getUpdates`` drops updates below
 ``offset`` and holds the request up to its ``timeout``. Every call is recorded.
+
+The fake remembers the messages the bot sent, so edits behave as on Telegram: an unknown
+message answers 400 "message to edit not found", an edit that changes nothing answers 400
+"message is not modified".
 """
 
 from __future__ import annotations
@@ -30,6 +34,21 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
     status: int = 200  # what the fake answered
+    result: Any = None  # what the fake answered with, on success
+
+
+class APIError(Exception):
+    """An answer other than success (400 Bad Request…)."""
+
+    def __init__(self, status: int, description: str):
+        super().__init__(description)
+        self.status, self.description = status, description
+
+
+NOT_FOUND = "Bad Request: message to edit not found"
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the "
+                "message")
 
 
 def _decode(value: str) -> Any:
@@ -51,6 +70,9 @@ class FakeBotAPI:
         self.fail_next: dict[str, int] = {}  # method → how many calls answer 429 first
         self._next_update = 1
         self._next_message = 1000
+        # (chat_id, message_id) → the message as it now is, and the bytes of its photo
+        self.messages: dict[tuple[int, int], dict] = {}
+        self.photos: dict[tuple[int, int], bytes] = {}
         self._lock = threading.Condition()
         fake = self
 
@@ -189,8 +211,14 @@ class FakeBotAPI:
         try:
             result = handler(params, files)
         except KeyError as exc:
+            call.status = 400
             return self._answer(req, 400, {"ok": False, "error_code": 400,
                                            "description": f"Bad Request: {exc} is missing"})
+        except APIError as exc:
+            call.status = exc.status
+            return self._answer(req, exc.status, {"ok": False, "error_code": exc.status,
+                                                  "description": exc.description})
+        call.result = result
         self._answer(req, 200, {"ok": True, "result": result})
 
     @staticmethod
@@ -218,7 +246,36 @@ class FakeBotAPI:
                                            "chat": self.chat(chat_id)}
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
+        with self._lock:
+            self.messages[(chat_id, message["message_id"])] = message
         return message
+
+    def message(self, chat_id: int, message_id: int) -> dict | None:
+        """A message the bot sent, as it now is (after its edits)."""
+        with self._lock:
+            return self.messages.get((int(chat_id), int(message_id)))
+
+    def _edit(self, params: dict, changes: dict, photo: bytes | None = None) -> dict:
+        """Apply ``changes`` (and the reply markup) to a known message, as Telegram does."""
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._lock:
+            old = self.messages.get(key)
+            if old is None:
+                raise APIError(400, NOT_FOUND)
+            new = dict(old) | changes
+            if params.get("reply_markup"):
+                new["reply_markup"] = params["reply_markup"]
+            else:
+                new.pop("reply_markup", None)
+            same_photo = photo is None or self.photos.get(key) == photo
+            if same_photo and {k: v for k, v in new.items() if k != "edit_date"} == \
+                    {k: v for k, v in old.items() if k != "edit_date"}:
+                raise APIError(400, NOT_MODIFIED)
+            new["edit_date"] = int(time.time())
+            self.messages[key] = new
+            if photo is not None:
+                self.photos[key] = photo
+            return new
 
     # -- Bot API methods -----------------------------------------------------------------
     def api_getMe(self, params, files):
@@ -241,16 +298,52 @@ class FakeBotAPI:
         return self._bot_message(params, text=params["text"])
 
     def api_editMessageText(self, params, files):
-        return self._bot_message(params, text=params["text"],
-                                 edit_date=int(time.time())) | {
-            "message_id": int(params["message_id"])}
+        old = self.message(params["chat_id"], params["message_id"])
+        if old is not None and "text" not in old:
+            raise APIError(400, "Bad Request: there is no text in the message to edit")
+        return self._edit(params, {"text": params["text"]})
+
+    def api_editMessageCaption(self, params, files):
+        old = self.message(params["chat_id"], params["message_id"])
+        if old is not None and "text" in old:
+            raise APIError(400, "Bad Request: there is no caption in the message to edit")
+        return self._edit(params, {"caption": params.get("caption", "")})
+
+    def api_editMessageMedia(self, params, files):
+        media = params["media"]
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            raise APIError(400, "Bad Request: can't parse InputMedia")
+        ref = str(media.get("media", ""))
+        if not ref.startswith("attach://") or ref.removeprefix("attach://") not in files:
+            raise APIError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        photo = files[ref.removeprefix("attach://")]
+        assert photo[:8] == b"\x89PNG\r\n\x1a\n", "editMessageMedia without a PNG"
+        old = self.message(params["chat_id"], params["message_id"])
+        if old is not None and "photo" not in old:
+            raise APIError(400, "Bad Request: message can't be edited")
+        return self._edit(params, {"caption": media.get("caption", ""),
+                                   "photo": self._photo_sizes(photo)}, photo=photo)
+
+    @staticmethod
+    def _photo_sizes(photo: bytes) -> list[dict]:
+        return [{"file_id": f"photo{len(photo)}", "file_unique_id": f"u{len(photo)}",
+                 "width": 64, "height": 64, "file_size": len(photo)}]
 
     def api_sendPhoto(self, params, files):
         photo = files.get("photo", b"")
         assert photo[:8] == b"\x89PNG\r\n\x1a\n", "sendPhoto without a PNG"
-        return self._bot_message(params, caption=params.get("caption", ""), photo=[
-            {"file_id": f"photo{len(photo)}", "file_unique_id": "u1", "width": 64,
-             "height": 64, "file_size": len(photo)}])
+        message = self._bot_message(params, caption=params.get("caption", ""),
+                                    photo=self._photo_sizes(photo))
+        with self._lock:
+            self.photos[(int(params["chat_id"]), message["message_id"])] = photo
+        return message
+
+    def api_deleteMessage(self, params, files):
+        with self._lock:
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            self.messages.pop(key, None)
+            self.photos.pop(key, None)
+        return True
 
     def api_sendDocument(self, params, files):
         doc = files.get("document", b"")

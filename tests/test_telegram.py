@@ -102,6 +102,28 @@ def replies_to(fake: FakeBotAPI, method: str, message_id: int):
             if str((c.params.get("reply_parameters") or {}).get("message_id")) == str(message_id)]
 
 
+def edits_of(fake: FakeBotAPI, method: str, message_id: int, *, answered: bool = True):
+    return [c for c in fake.calls_to(method, answered=answered)
+            if str(c.params.get("message_id")) == str(message_id)]
+
+
+async def status_photo(fake: FakeBotAPI, request_id: int):
+    """The status message a /generate got: a placeholder photo, the status as its caption."""
+    return (await until(lambda: replies_to(fake, "sendPhoto", request_id),
+                        what="queued reply"))[0]
+
+
+async def picture(fake: FakeBotAPI, status) -> tuple:
+    """The painting, as the edit of the status message: (the editMessageMedia call, caption)."""
+    message_id = status.result["message_id"]
+    edit = (await until(lambda: edits_of(fake, "editMessageMedia", message_id),
+                        what="the picture"))[0]
+    media = edit.params["media"]
+    assert media["type"] == "photo" and media["parse_mode"] == "HTML"
+    assert edit.files[media["media"].removeprefix("attach://")][:4] == b"\x89PNG"
+    return edit, media["caption"]
+
+
 async def test_private_chat_generate_flow(tg_config, fake):
     app, service = await start(tg_config, fake)
     try:
@@ -115,23 +137,35 @@ async def test_private_chat_generate_flow(tg_config, fake):
         help_msg = await until(lambda: fake.calls_to("sendMessage"), what="help")
         assert help_msg[0].params["text"] == t("id", "help")
 
-        fake.fail_next = {"sendPhoto": 1}  # flood control: 429, retry after 1 s
+        fake.fail_next = {"editMessageMedia": 1}  # flood control: 429, retry after 1 s
         request = fake.send_text(7, 7, "/gambar kucing lucu di pasar --seed 42 --steps 2")
-        status = await until(lambda: replies_to(fake, "sendMessage", request["message_id"]),
-                             what="queued reply")
-        assert status[0].params["text"].startswith("Masuk antrean")
-        photo = await until(lambda: replies_to(fake, "sendPhoto", request["message_id"]),
-                            what="photo")
-        assert len(fake.calls_to("sendPhoto", answered=False)) == 2  # the 429, then the retry
-        caption = TelegramHTML.check(photo[0].params["caption"])
+        status = await status_photo(fake, request["message_id"])
+        assert status.params["caption"].startswith("Masuk antrean")
+        assert status.files["photo"][:4] == b"\x89PNG"  # the placeholder
+        status_id = status.result["message_id"]
+        edit, html = await picture(fake, status)
+        # the 429, then the retry
+        assert len(edits_of(fake, "editMessageMedia", status_id, answered=False)) == 2
+        caption = TelegramHTML.check(html)
         assert "Prompt: kucing lucu di pasar" in caption
         assert "Inggris: cute cat in the market (terjemahan luring)" in caption
         assert "Seed: 42" in caption and "Langkah: 2" in caption and "CLIP:" in caption
-        keyboard = photo[0].params["reply_markup"]["inline_keyboard"]
+        keyboard = edit.params["reply_markup"]["inline_keyboard"]
         data = [b["callback_data"] for row in keyboard for b in row]
         assert [d.split(":")[1] for d in data] == ["reroll", "seed", "file", "del"]
-        await until(lambda: fake.calls_to("deleteMessage"), what="status cleaned up")
+        job_id = int(data[0].rsplit(":", 1)[1])
+        stored = (await app.store.result(job_id)).image_path
+        media = edit.params["media"]["media"].removeprefix("attach://")
+        assert edit.files[media] == await asyncio.to_thread(Path(stored).read_bytes)
+        # the status message IS the result: one photo message, not deleted, now the painting
+        assert len(fake.calls_to("sendPhoto")) == 1 and not fake.calls_to("deleteMessage")
+        shown = fake.message(7, status_id)
+        assert shown["caption"] == edit.params["media"]["caption"]
+        assert shown["reply_markup"] == edit.params["reply_markup"]
         assert fake.calls_to("sendChatAction")  # upload_photo while painting
+        # progress went to the placeholder's caption, before the picture replaced it
+        captions = edits_of(fake, "editMessageCaption", status_id, answered=False)
+        assert all(c.at < edit.at for c in captions)
     finally:
         await stop(app, service)
 
@@ -171,8 +205,7 @@ async def test_buttons_work_and_keep_working_after_a_restart(tg_config, fake):
     try:
         request = fake.send_text(GROUP, MEMBER, "/generate a red boat --seed 5 --steps 2",
                                  lang="en")
-        photo_call = (await until(lambda: replies_to(fake, "sendPhoto",
-                                                     request["message_id"])))[0]
+        photo_call, _ = await picture(fake, await status_photo(fake, request["message_id"]))
     finally:
         await stop(app, service)
     # the bot restarts; the photo's buttons still refer to the stored job
@@ -194,8 +227,10 @@ async def test_buttons_work_and_keep_working_after_a_restart(tg_config, fake):
         assert doc[0].files["document"] == await asyncio.to_thread(Path(stored).read_bytes)
 
         fake.press(GROUP, OTHER, photo_message, f"job:reroll:{job_id}")
-        rerolled = await until(lambda: replies_to(fake, "sendPhoto", 5000), what="reroll")
-        assert "a red boat" in rerolled[0].params["caption"]
+        rerolled = await status_photo(fake, 5000)  # a new status message: a placeholder
+        _, caption = await picture(fake, rerolled)
+        assert "a red boat" in caption
+        assert len(replies_to(fake, "sendPhoto", 5000)) == 1
 
         fake.press(GROUP, OTHER, photo_message, f"job:del:{job_id}")
         await until(lambda: any(c.params.get("text") == t("id", "delete_not_allowed")
@@ -226,9 +261,7 @@ async def test_hostile_prompts_give_valid_html_within_1024(tg_config, fake):
         requests = [fake.send_text(i + 1, i + 1, f"/generate {p} --steps 1 --seed 1", lang="en")
                     for i, p in enumerate(HOSTILE)]
         for prompt, request in zip(HOSTILE, requests, strict=True):
-            photo = await until(lambda r=request: replies_to(fake, "sendPhoto",
-                                                             r["message_id"]), what="photo")
-            caption = photo[0].params["caption"]
+            _, caption = await picture(fake, await status_photo(fake, request["message_id"]))
             assert utf16_len(caption) <= 1024
             text = TelegramHTML.check(caption)
             assert "Seed: 1" in text and "CLIP:" in text  # parameters are never cut
@@ -244,16 +277,19 @@ async def test_three_users_queue_at_once(tg_config, fake):
         requests = [fake.send_text(GROUP, uid, f"/generate a lantern number {uid} --steps 2 "
                                                f"--seed {uid}", lang="en")
                     for uid in (101, 102, 103)]
-        statuses = [(await until(lambda r=r: replies_to(fake, "sendMessage", r["message_id"])))[0]
-                    for r in requests]
-        positions = sorted(s.params["text"] for s in statuses)
+        statuses = [await status_photo(fake, r["message_id"]) for r in requests]
+        positions = sorted(s.params["caption"] for s in statuses)
         assert positions == sorted([t("en", "queued_next"), t("en", "queued", position=2),
                                     t("en", "queued", position=3)])
-        for request in requests:
-            photo = await until(lambda r=request: replies_to(fake, "sendPhoto",
-                                                             r["message_id"]), what="photo")
-            assert len(photo) == 1
-            assert f"a lantern number {request['from']['id']}" in photo[0].params["caption"]
+        for request, status in zip(requests, statuses, strict=True):
+            edit, caption = await picture(fake, status)  # its status message ends as its picture
+            assert f"a lantern number {request['from']['id']}" in caption
+            assert len(replies_to(fake, "sendPhoto", request["message_id"])) == 1
+            shown = fake.message(GROUP, status.result["message_id"])
+            assert shown["caption"] == caption
+        await asyncio.sleep(0.5)  # nothing more arrives: one picture each
+        assert len(fake.calls_to("sendPhoto")) == 3
+        assert len(fake.calls_to("editMessageMedia")) == 3
     finally:
         await stop(app, service)
 

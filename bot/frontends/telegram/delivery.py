@@ -1,5 +1,9 @@
 """What the dispatcher tells a Telegram chat: status edits, progress, the photo, failures.
 
+A queued job's status message is a photo from the start (a grey placeholder whose caption is
+the status); the finished image replaces it with ``editMessageMedia``. An edit is idempotent,
+so delivering a job again after a crash (sent, not yet recorded) shows nothing twice.
+
 Telegram limits edits (about one a second per chat, 20 messages a minute in a group), so a
 status message is edited at most once per ``edit_interval_s`` and only with its latest text;
 progress moves in steps (10% in private chats, 25% in groups).
@@ -9,17 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import io
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    ReplyParameters,
+)
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.caption import Caption
+from bot.caption import Caption, utf16_len
 from bot.core import Core
 from bot.frontend import Button
 from bot.i18n import t
@@ -29,6 +42,39 @@ log = logging.getLogger("pelukis.telegram")
 
 PLATFORM = "telegram"
 ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
+PLACEHOLDER_SIZE = 320
+CAPTION_MAX = 1024  # UTF-16 units
+
+
+@functools.cache
+def placeholder_png() -> bytes:
+    """The picture a status message shows until the painting replaces it (made once)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (PLACEHOLDER_SIZE, PLACEHOLDER_SIZE), (214, 214, 218)).save(
+        buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def _fits_caption(text: str) -> bool:
+    return utf16_len(text) <= CAPTION_MAX
+
+
+async def send_status_photo(bot: Bot, chat_id: int, text: str, *, reply_to: int | None,
+                            reply_markup: InlineKeyboardMarkup | None = None) -> Message:
+    """A job's status message: the placeholder photo, the status as its caption."""
+    reply = ReplyParameters(reply_to, allow_sending_without_reply=True) \
+        if reply_to is not None else None
+    if not _fits_caption(text):  # never for a status line; a text message then
+        return await with_retry(bot.send_message, chat_id, text, reply_parameters=reply,
+                                reply_markup=reply_markup)
+    return await with_retry(bot.send_photo, chat_id, placeholder_png(), caption=text,
+                            reply_parameters=reply, reply_markup=reply_markup)
+
+
+def not_modified(exc: BadRequest) -> bool:
+    return "not modified" in str(exc).lower()
 
 
 def keyboard(buttons: list[Button], per_row: int = 2) -> InlineKeyboardMarkup | None:
@@ -83,6 +129,7 @@ class _Status:
     last: float = 0.0
     task: asyncio.Task | None = None
     percent: int = -1
+    in_flight: bool = False
 
 
 @dataclass
@@ -121,20 +168,30 @@ class TelegramDelivery:
             if wait > 0:
                 await asyncio.sleep(wait)
             text = st.pending
+            if text is None or text == st.sent:  # the job ended while we waited
+                break
+            st.in_flight = True
             try:
-                await with_retry(self.bot.edit_message_text, text, chat_id=st.chat_id,
-                                 message_id=st.message_id)
+                await with_retry(self.bot.edit_message_caption, chat_id=st.chat_id,
+                                 message_id=st.message_id, caption=text)
             except BadRequest as exc:  # "message is not modified", or it was deleted
                 log.debug("status edit skipped: %s", exc)
             except Exception:
                 log.warning("status edit failed", exc_info=True)
+            finally:
+                st.in_flight = False
             st.sent, st.last = text, time.monotonic()
 
-    def _drop_status(self, job: Job) -> _Status | None:
+    async def _drop_status(self, job: Job) -> None:
+        """No more status edits for ``job``; one already on its way lands first."""
         st = self._statuses.pop(job.status_ref, None) if job.status_ref else None
-        if st is not None and st.task is not None:
-            st.task.cancel()
-        return st
+        if st is None or st.task is None or st.task.done():
+            return
+        st.pending = None
+        if st.in_flight:  # let it land, so it can't overwrite the final caption
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(st.task), 30)
+        st.task.cancel()
 
     async def job_status(self, job: Job, text: str) -> None:
         st = self._status(job)
@@ -166,28 +223,43 @@ class TelegramDelivery:
         return ReplyParameters(int(job.reply_to), allow_sending_without_reply=True)
 
     async def job_done(self, job: Job, result: Result, caption: Caption) -> None:
+        """The status message becomes the picture; sending it again edits it again."""
         png = await asyncio.to_thread(Path(result.image_path).read_bytes)
-        buttons = self.core.job_buttons(job, job.lang, file_button=True)
-        await with_retry(
-            self.bot.send_photo, int(job.chat_id), png, caption=caption.html(),
-            parse_mode=ParseMode.HTML, reply_parameters=self._reply_to(job),
-            reply_markup=keyboard(buttons),
-        )
-        await self._delete_status(job)
-
-    async def job_failed(self, job: Job, text: str) -> None:
-        st = self._drop_status(job)
-        if st is not None:
-            with contextlib.suppress(BadRequest):
-                await with_retry(self.bot.edit_message_text, text, chat_id=st.chat_id,
-                                 message_id=st.message_id)
-                return
-        await with_retry(self.bot.send_message, int(job.chat_id), text,
-                         reply_parameters=self._reply_to(job))
-
-    async def _delete_status(self, job: Job) -> None:
-        self._drop_status(job)
+        markup = keyboard(self.core.job_buttons(job, job.lang, file_button=True))
+        await self._drop_status(job)
         ids = parse_ref(job.status_ref) if job.status_ref else None
         if ids is not None:
-            with contextlib.suppress(Exception):  # already gone, or too old to delete
-                await self.bot.delete_message(*ids)
+            media = InputMediaPhoto(png, caption=caption.html(), parse_mode=ParseMode.HTML)
+            try:
+                await with_retry(self.bot.edit_message_media, media=media, chat_id=ids[0],
+                                 message_id=ids[1], reply_markup=markup)
+                return
+            except BadRequest as exc:
+                if not_modified(exc):  # already shown (a delivery after a crash)
+                    return
+                log.info("job %d: status message not editable (%s); sending the photo",
+                         job.id, exc)
+        sent = await with_retry(
+            self.bot.send_photo, int(job.chat_id), png, caption=caption.html(),
+            parse_mode=ParseMode.HTML, reply_parameters=self._reply_to(job),
+            reply_markup=markup,
+        )
+        # a delivery after a crash now edits this photo instead of sending another one
+        with contextlib.suppress(Exception):
+            await self.core.store.set_status_ref(job.id, status_ref(sent.chat_id,
+                                                                    sent.message_id))
+
+    async def job_failed(self, job: Job, text: str) -> None:
+        await self._drop_status(job)
+        ids = parse_ref(job.status_ref) if job.status_ref else None
+        if ids is not None and _fits_caption(text):
+            try:
+                await with_retry(self.bot.edit_message_caption, chat_id=ids[0],
+                                 message_id=ids[1], caption=text)
+                return
+            except BadRequest as exc:
+                if not_modified(exc):
+                    return
+                log.info("job %d: status message not editable (%s); replying", job.id, exc)
+        await with_retry(self.bot.send_message, int(job.chat_id), text,
+                         reply_parameters=self._reply_to(job))

@@ -16,6 +16,8 @@ from bot.frontend import Reply
 from bot.frontends.telegram.delivery import (
     PLATFORM,
     keyboard,
+    placeholder_png,
+    send_status_photo,
     status_ref,
     with_retry,
 )
@@ -34,6 +36,7 @@ class Handlers:
     def __init__(self, app: App):
         self.app = app
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
+        placeholder_png()  # made once, at start
 
     def install(self, application: Application) -> None:
         application.add_handler(MessageHandler(filters.COMMAND, self.on_command))
@@ -80,11 +83,15 @@ class Handlers:
     async def _send(self, update: Update, replies: list[Reply], reply_to: int) -> None:
         chat = update.effective_chat
         for reply in replies:
-            sent = await with_retry(
-                chat.send_message, reply.text, reply_markup=keyboard(reply.buttons),
-                reply_to_message_id=reply_to, allow_sending_without_reply=True,
-            )
-            if reply.job_id is not None:
+            if reply.job_id is None:
+                await with_retry(
+                    chat.send_message, reply.text, reply_markup=keyboard(reply.buttons),
+                    reply_to_message_id=reply_to, allow_sending_without_reply=True,
+                )
+            else:  # the status message: a placeholder photo the painting will replace
+                sent = await send_status_photo(update.get_bot(), chat.id, reply.text,
+                                               reply_to=reply_to,
+                                               reply_markup=keyboard(reply.buttons))
                 await self.app.store.set_status_ref(reply.job_id,
                                                     status_ref(chat.id, sent.message_id))
 
