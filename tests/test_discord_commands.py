@@ -204,7 +204,7 @@ async def test_generate_turns_typed_options_into_the_core_command(bot, app, core
     assert ia.text == t("en", "queued_next")
     job = (await app.store.jobs_in(JobState.QUEUED))[0]
     assert (job.seed, job.cfg, job.steps, job.aspect, job.style, job.negative) == (
-        5, 7.5, 2, "16:9", "kancil", "blur, teks")
+        5, 7.5, 2, "16:9", "kancil", "blur, teks, " + app.config.safety.negative)
     assert job.status_ref == f"{CHANNEL}:{ia.original.id}"
     assert bot.frontend.statuses[job.id].interaction is ia
 
@@ -568,3 +568,32 @@ def test_moderator_check_uses_the_channel_permissions():
     assert checks.is_moderator(ia, [])
     ia = SimpleNamespace(guild_id=1, permissions=discord.Permissions.none(), user=member(1))
     assert not checks.is_moderator(ia, ["Mods"])
+
+
+async def test_a_late_image_edits_the_status_message_so_a_repeat_is_no_second_answer(
+        bot, app, monkeypatch, tmp_path):
+    job, ia = await queued_job(bot, app)
+    ia.created_at -= timedelta(minutes=20)  # the interaction token has expired
+    edits, sends = [], []
+
+    class Channel:
+        id = CHANNEL
+
+        def get_partial_message(self, message_id):
+            async def edit(**kwargs):
+                edits.append((message_id, sorted(kwargs)))
+            return SimpleNamespace(edit=edit)
+
+        async def send(self, *args, **kwargs):
+            sends.append(kwargs)
+
+    monkeypatch.setattr(bot, "get_channel", lambda cid: Channel() if cid == CHANNEL else None)
+    png = tmp_path / "x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    caption = Caption("p", "p", "none", "none", 1, 7.5, 2, 10.0, True, "en")
+    result = SimpleNamespace(image_path=str(png), seed=1)
+    await bot.frontend.job_done(job, result, caption)
+    await bot.frontend.job_done(job, result, caption)  # delivered again after a crash
+    assert [e[0] for e in edits] == [ia.original.id, ia.original.id]
+    assert "attachments" in edits[0][1] and "embed" in edits[0][1]
+    assert sends == []  # never a second message

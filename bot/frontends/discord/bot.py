@@ -198,8 +198,28 @@ class DiscordFrontEnd:
                 except discord.HTTPException as exc:
                     log.info("job %d: editing the response failed (%s); replying in the "
                              "channel instead", job.id, exc.status)
+            if await self._edit_in_channel(job, status, parts, file):
+                self.statuses.pop(job.id, None)
+                return
             await self._reply_in_channel(job, status, parts, file)
         self.statuses.pop(job.id, None)
+
+    async def _edit_in_channel(self, job: Job, status: Status, parts: dict, file) -> bool:
+        """The status message becomes the answer through the channel (the interaction has
+        expired, or the bot restarted). An edit repeated after a crash changes nothing, so
+        the user sees one answer; a reply would be a second one."""
+        if status.message_id is None:
+            return False
+        try:
+            channel = await self._channel(status.channel_id)
+            message = channel.get_partial_message(status.message_id)
+            await message.edit(content=parts.get("content"), embed=parts.get("embed"),
+                               attachments=[file()] if file else [], view=parts.get("view"))
+            return True
+        except Exception as exc:  # gone, not ours, no access: reply instead
+            log.info("job %d: editing the status message failed (%s); replying instead",
+                     job.id, exc.__class__.__name__)
+            return False
 
     async def _reply_in_channel(self, job: Job, status: Status, parts: dict, file) -> None:
         channel = await self._channel(status.channel_id)
