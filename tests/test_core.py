@@ -277,3 +277,19 @@ async def test_flood_limits(core):
                                   admin=True)))[0].job_id
     assert (await core.handle(msg("/generate a boat", user="g")))[0].job_id
     assert await say(core, "/generate a boat", user="h") == t("en", "queue_busy")
+
+
+async def test_a_locked_database_gets_a_clear_answer(core, tmp_path):
+    import asyncio
+    import sqlite3 as sqlite
+
+    blocker = sqlite.connect(tmp_path / "db", timeout=0, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        await core.store._exec("PRAGMA busy_timeout=200")  # don't wait the full 5 s here
+        answer = await say(core, "/seed 5")
+    finally:
+        await asyncio.to_thread(blocker.rollback)
+        blocker.close()
+    assert answer == t("en", "db_busy")
+    assert await say(core, "/seed 5") == t("en", "seed_set", seed=5)  # and then it works
