@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -103,10 +104,16 @@ def test_load_every_job_answered_fairly_and_memory_flat(tmp_path):
         t_burst = time.monotonic()
 
         def queued() -> dict[int, float]:
-            return first_reply_at(fake, "sendMessage")
+            # the reply to a request is its status message: a placeholder photo
+            return first_reply_at(fake, "sendPhoto")
 
         def photos() -> list:
-            return fake.calls_to("sendPhoto")
+            """The pictures: each status message edited into its painting, as
+            (request message id, when) pairs."""
+            status_of = {c.result["message_id"]: reply_to(c) for c in fake.calls_to("sendPhoto")
+                         if isinstance(c.result, dict) and reply_to(c) is not None}
+            return [SimpleNamespace(request=status_of.get(int(c.params["message_id"])), at=c.at)
+                    for c in fake.calls_to("editMessageMedia")]
 
         # RSS right after start: at the first photo (engine up, the queue handled once)
         fake.wait_for(lambda: photos(), 60, "the first photo")
@@ -128,7 +135,7 @@ def test_load_every_job_answered_fairly_and_memory_flat(tmp_path):
         def all_photos() -> bool:
             nonlocal rss_peak
             rss_peak = max(rss_peak, rss_mb(proc.pid))
-            return {reply_to(c) for c in photos()} >= set(requests)
+            return {p.request for p in photos()} >= set(requests)
 
         deadline = 110 - (time.monotonic() - started)
         fake.wait_for(all_photos, max(deadline, 10), f"a photo for each of {total} requests")
@@ -141,12 +148,12 @@ def test_load_every_job_answered_fairly_and_memory_flat(tmp_path):
 
         # -- every job answered, exactly once, no failures ------------------------------------
         sent = photos()
-        counts = Counter(reply_to(c) for c in sent)
+        counts = Counter(p.request for p in sent)
         dupes = {k: n for k, n in counts.items() if n != 1}
         assert not dupes, f"duplicate photos: {dupes}"
         assert set(counts) == set(requests), set(counts) ^ set(requests)
-        texts = [str(c.params.get("text", "")) for c in fake.calls
-                 if c.method in ("sendMessage", "editMessageText")]
+        texts = [str(c.params.get("text", c.params.get("caption", ""))) for c in fake.calls
+                 if c.method in ("sendMessage", "editMessageText", "editMessageCaption")]
         failures = [t for t in texts if "Maaf" in t or "Sorry" in t]
         assert not failures, failures[:5]
         assert not [c for c in fake.calls if c.status != 200]
@@ -155,7 +162,7 @@ def test_load_every_job_answered_fairly_and_memory_flat(tmp_path):
         assert rc == 0, f"exit code {rc} after SIGTERM"
 
         # -- fairness: jobs ahead of each one-job user ----------------------------------------
-        photo_at = {reply_to(c): c.at for c in sent}
+        photo_at = {p.request: p.at for p in sent}
         photo_times = sorted(photo_at.values())
         rows = []
         for rid in light_ids:

@@ -157,6 +157,18 @@ class TelegramDelivery:
             st = self._statuses[job.status_ref] = _Status(ids[0], ids[1], interval)
         return st
 
+    def shown(self, ref: str, text: str) -> None:
+        """A status message was just sent with ``text``: no edit to that same text follows
+        (Telegram answers such an edit with an error, and it costs a request)."""
+        ids = parse_ref(ref)
+        if ids is None:
+            return
+        st = self._statuses.get(ref)
+        if st is None:
+            interval = max(self.edit_interval_s, 3.0) if ids[0] < 0 else self.edit_interval_s
+            st = self._statuses[ref] = _Status(ids[0], ids[1], interval)
+        st.sent, st.last = text, time.monotonic()
+
     def _edit(self, st: _Status, text: str) -> None:
         st.pending = text
         if st.task is None or st.task.done():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from telegram import Update
@@ -33,8 +34,9 @@ _NEEDS_RIGHTS = ("style", "gaya")
 
 
 class Handlers:
-    def __init__(self, app: App):
+    def __init__(self, app: App, on_status_sent: Callable[[str, str], None] = lambda r, t: None):
         self.app = app
+        self.on_status_sent = on_status_sent  # tells the delivery side what a status shows
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
         placeholder_png()  # made once, at start
 
@@ -92,8 +94,9 @@ class Handlers:
                 sent = await send_status_photo(update.get_bot(), chat.id, reply.text,
                                                reply_to=reply_to,
                                                reply_markup=keyboard(reply.buttons))
-                await self.app.store.set_status_ref(reply.job_id,
-                                                    status_ref(chat.id, sent.message_id))
+                ref = status_ref(chat.id, sent.message_id)
+                await self.app.store.set_status_ref(reply.job_id, ref)
+                self.on_status_sent(ref, reply.text)
 
     # -- handlers -------------------------------------------------------------------------
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -40,9 +40,9 @@ class TelegramService:
             .get_updates_read_timeout(cfg.poll_timeout_s + 10)
             .build()
         )
-        self.handlers = Handlers(app)
-        self.handlers.install(self.application)
         self.delivery = TelegramDelivery(self.application.bot, app.core, cfg.edit_interval_s)
+        self.handlers = Handlers(app, self.delivery.shown)
+        self.handlers.install(self.application)
         # The webhook path is secret but must not be the token (it would show in logs).
         self._path = hashlib.sha256(token.encode()).hexdigest()[:24]
         self._secret = secrets.token_urlsafe(24)
