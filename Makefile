@@ -23,3 +23,4 @@ test: lint
 
 bench: setup
 	$(PY) bench/bench_translate.py
+	$(PY) bench/bench_pelukis.py --quick

@@ -37,7 +37,7 @@ class EngineSection(_Section):
     clip_model: str = Field("auto", min_length=1)  # auto: tiny for tiny, else CLIP ViT-B/16
     scheduler: Literal["dpm++", "ddim", "euler", "euler-a", "pndm"] = "dpm++"
     max_batch: int = Field(4, ge=1, le=64)
-    batch_window_ms: int = Field(30, ge=0, le=5000)  # wait this long to fill a batch
+    batch_window_ms: int = Field(30, ge=0, le=5000)  # a burst's wait to fill a batch
     threads: int = Field(0, ge=0, le=256)  # torch CPU threads, 0 = torch's default
     adapters: str = "adapters"
     cache: str = "var/models"  # where the tiny model is built
