@@ -159,7 +159,8 @@ def load_bare_pipe(args: argparse.Namespace, settings):
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from engine.core import Engine, resolve_device, resolve_dtype
+    from engine.core import make_scheduler
+    from engine.gpu import resolve_device, resolve_dtype
 
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
@@ -167,11 +168,11 @@ def load_bare_pipe(args: argparse.Namespace, settings):
     if source == "tiny":
         from engine.tiny import tiny_model_dir
 
-        source = str(tiny_model_dir(settings.cache_dir))
+        source = str(tiny_model_dir(settings.cache))
     pipe = StableDiffusionPipeline.from_pretrained(
         source, dtype=dtype, safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)
-    pipe.scheduler = Engine._make_scheduler(pipe.scheduler.config, settings.scheduler)
+    pipe.scheduler = make_scheduler(pipe.scheduler.config, settings.scheduler)
     pipe.set_progress_bar_config(disable=True)
     torch.set_num_threads(args.threads)
     return pipe.to(device), device
@@ -271,7 +272,7 @@ def reload_baseline(args, settings, jobs, size: int) -> float:
     """What many bots do: load the style's LoRA for every job, run it, drop it."""
     from engine.styles import StyleRegistry
 
-    registry = StyleRegistry.load(settings.adapters_dir)
+    registry = StyleRegistry.load(settings.adapters)
     pipe, device = load_bare_pipe(args, settings)
     test_model = settings.model == "tiny"
     bare_call(pipe, device, "warm", 1, size, args.steps)
@@ -298,7 +299,7 @@ def switch_cost(args, settings, size: int) -> dict:
     engine = Engine(settings)
     gens, switches = [], []
     for i in range(max(3, args.repeat)):
-        req = BatchRequest(i + 1, STYLES[i % 3], size, size, args.steps, 7.5,
+        req = BatchRequest(STYLES[i % 3], size, size, args.steps, 7.5,
                            [JobSpec(1, PROMPTS[i % len(PROMPTS)], "", i)])
         gens.append(engine.run_batch(req)[0].generate_s)
     for i in range(60):
@@ -333,7 +334,7 @@ def native_size(settings) -> int:
     if folder == "tiny":
         from engine.tiny import tiny_model_dir
 
-        folder = str(tiny_model_dir(settings.cache_dir))
+        folder = str(tiny_model_dir(settings.cache))
     unet = UNet2DConditionModel.load_config(folder, subfolder="unet")
     vae = AutoencoderKL.load_config(folder, subfolder="vae")
     return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)

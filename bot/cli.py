@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pelukis: config error: {exc}", file=sys.stderr)
         return 2
-    from bot.app import setup_logging
+    from bot.logs import setup_logging
 
     setup_logging(config.bot.log_level)
     command = args.command or "serve"
@@ -95,7 +95,9 @@ async def _chat(config) -> int:
     from bot.frontends.console import ConsoleFrontEnd
 
     app = await App.open(config)
-    console = ConsoleFrontEnd(app)
+    console = ConsoleFrontEnd(app.commands, app.board,
+                              lambda: app.dispatcher.wait_idle(ConsoleFrontEnd.platform),
+                              default_lang=config.bot.language)
     app.add_frontend(console)
     app.start()
     try:
@@ -132,7 +134,7 @@ async def _serve(config) -> int:
 
             telegram = TelegramService(app, telegram_token)
             await telegram.initialize()
-            app.add_frontend(telegram.delivery)
+            app.add_frontend(telegram.frontend)
             services.append(telegram)
         if discord_token:
             from bot.frontends.discord import run_discord

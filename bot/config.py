@@ -7,12 +7,21 @@ Secrets (bot tokens, API keys) never live here: they come from the environment.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.protocol import EngineSettings
+from engine.settings import (
+    DEVICE_PATTERN,
+    Attention,
+    CompileMode,
+    Dtype,
+    EngineSettings,
+    OnOffAuto,
+    Scheduler,
+)
 
 
 class ConfigError(Exception):
@@ -30,39 +39,50 @@ class BotSection(_Section):
     default_style: str = "none"  # a chat's style until someone picks one
 
 
+_ENGINE = EngineSettings()  # the engine's defaults, declared once in engine/settings.py
+
+
 class EngineSection(_Section):
-    model: str = Field("tiny", min_length=1)
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    """[engine]. Keys named like an ``EngineSettings`` field go to the engine as they are
+    (types, allowed values and defaults from engine/settings.py; what the GPU options do:
+    docs/engine.md); ``clip_model``, ``adapters`` and ``cache`` are resolved first; the last
+    three are the bot's own (the dispatcher's)."""
+
+    model: str = Field(_ENGINE.model, min_length=1)
+    device: str = Field(_ENGINE.device, pattern=DEVICE_PATTERN)
+    dtype: Dtype = _ENGINE.dtype
     clip_model: str = Field("auto", min_length=1)  # auto: tiny for tiny, else CLIP ViT-B/16
-    scheduler: Literal["dpm++", "ddim", "euler", "euler-a", "pndm"] = "dpm++"
-    max_batch: int = Field(4, ge=1, le=64)
+    scheduler: Scheduler = _ENGINE.scheduler
+    max_batch: int = Field(_ENGINE.max_batch, ge=1, le=64)
+    threads: int = Field(_ENGINE.threads, ge=0, le=256)  # torch CPU threads, 0 = torch's
+    adapters: str = _ENGINE.adapters  # relative to the config file
+    cache: str = _ENGINE.cache  # where the tiny model is built; relative to the config file
+    # the GPU path; "auto" = on for CUDA
+    attention: Attention = _ENGINE.attention
+    channels_last: OnOffAuto = _ENGINE.channels_last
+    tf32: OnOffAuto = _ENGINE.tf32
+    compile: bool = _ENGINE.compile  # torch.compile the UNet (at start, not in a request)
+    compile_mode: CompileMode = _ENGINE.compile_mode
+    warmup: OnOffAuto = _ENGINE.warmup
+    vae_slicing: OnOffAuto = _ENGINE.vae_slicing
+    vae_tiling: OnOffAuto = _ENGINE.vae_tiling
+    vae_slicing_above: int = Field(_ENGINE.vae_slicing_above, ge=32, le=8192)
+    vae_tiling_above: int = Field(_ENGINE.vae_tiling_above, ge=32, le=8192)
+    cpu_offload: OnOffAuto = _ENGINE.cpu_offload
+    offload_below_gb: float = Field(_ENGINE.offload_below_gb, ge=0, le=1024)
+    fuse_lora: bool = _ENGINE.fuse_lora  # a deployment that runs a single LoRA style
+    memory_per_image_mb: float = Field(_ENGINE.memory_per_image_mb, ge=0, le=1_000_000)
+    memory_reserve_mb: float = Field(_ENGINE.memory_reserve_mb, ge=0, le=1_000_000)
+    encode_threads: int = Field(_ENGINE.encode_threads, ge=0, le=32)
+    # the bot's side: batching and restarts
     batch_window_ms: int = Field(30, ge=0, le=5000)  # a burst's wait to fill a batch
-    threads: int = Field(0, ge=0, le=256)  # torch CPU threads, 0 = torch's default
-    adapters: str = "adapters"
-    cache: str = "var/models"  # where the tiny model is built
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
     restart_backoff_s: float = Field(1.0, ge=0, le=300)
-    # the GPU path; "auto" = on for CUDA (see engine/core.py)
-    attention: Literal["sdpa", "default"] = "sdpa"
-    channels_last: bool | Literal["auto"] = "auto"
-    tf32: bool | Literal["auto"] = "auto"
-    compile: bool = False  # torch.compile the UNet (compiled at start, not in a request)
-    compile_mode: Literal[
-        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
-    ] = "reduce-overhead"
-    warmup: bool | Literal["auto"] = "auto"
-    vae_slicing: bool | Literal["auto"] = "auto"
-    vae_tiling: bool | Literal["auto"] = "auto"
-    vae_slicing_above: int = Field(512, ge=32, le=8192)
-    vae_tiling_above: int = Field(1024, ge=32, le=8192)
-    cpu_offload: bool | Literal["auto"] = "auto"
-    offload_below_gb: float = Field(6.0, ge=0, le=1024)
-    fuse_lora: bool = False  # a deployment that runs a single LoRA style
-    memory_per_image_mb: float = Field(0.0, ge=0, le=1_000_000)  # 0 = measure at start
-    memory_reserve_mb: float = Field(1024.0, ge=0, le=1_000_000)
-    encode_threads: int = Field(2, ge=0, le=32)
-    fault_oom_above: int = Field(0, ge=0)  # tests only: batches above this size "run out of memory"
+
+
+# [engine] keys that reach EngineSettings unchanged (same name, same value)
+_ENGINE_AS_IS = ({f.name for f in fields(EngineSettings)} & set(EngineSection.model_fields)
+                 ) - {"clip_model", "adapters", "cache"}
 
 
 class LimitsSection(_Section):
@@ -172,40 +192,20 @@ class Config(_Section):
         return p if p.is_absolute() else self.root / p
 
     def engine_settings(self) -> EngineSettings:
+        """What the engine process starts with: [engine] as it is, its paths and CLIP model
+        resolved, and the request limits and image check from [limits] and [safety]."""
         e = self.engine
         clip = e.clip_model
         if clip == "auto":
             clip = "tiny" if e.model == "tiny" else "openai/clip-vit-base-patch16"
         return EngineSettings(
-            model=e.model,
-            device=e.device,
-            dtype=e.dtype,
+            **e.model_dump(include=_ENGINE_AS_IS),
             clip_model=clip,
-            adapters_dir=str(self.path(e.adapters)),
-            cache_dir=str(self.path(e.cache)),
-            scheduler=e.scheduler,
-            max_batch=e.max_batch,
-            num_threads=e.threads,
-            min_size=32,
-            max_size=self.limits.max_side,
-            max_steps=self.limits.steps_max,
-            attention=e.attention,
-            channels_last=e.channels_last,
-            tf32=e.tf32,
-            compile=e.compile,
-            compile_mode=e.compile_mode,
-            warmup=e.warmup,
-            vae_slicing=e.vae_slicing,
-            vae_tiling=e.vae_tiling,
-            vae_slicing_above=e.vae_slicing_above,
-            vae_tiling_above=e.vae_tiling_above,
-            cpu_offload=e.cpu_offload,
-            offload_below_gb=e.offload_below_gb,
-            fuse_lora=e.fuse_lora,
-            memory_per_image_mb=e.memory_per_image_mb,
-            memory_reserve_mb=e.memory_reserve_mb,
-            encode_threads=e.encode_threads,
-            fault_oom_above=e.fault_oom_above,
+            adapters=str(self.path(e.adapters)),
+            cache=str(self.path(e.cache)),
+            min_side=32,
+            max_side=self.limits.max_side,
+            steps_max=self.limits.steps_max,
             unsafe_concepts=list(self.safety.unsafe_concepts),
             unsafe_action=self.safety.action,
         )

@@ -4,62 +4,66 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
+import getpass
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bot.commands.generate import GENERATE
 from bot.config import Config
 from bot.errors import UserError
 from bot.i18n import t
-from bot.parsing import SEED_MAX, parse_aspect, parse_cfg, parse_seed, parse_steps, size_for
+from bot.jobs.scheduler import batch_request, size_jobs
+from bot.models import GenerateRequest, Incoming
+from bot.policy.blocklist import Blocklist
+from bot.policy.requests import JobResolver
+from bot.policy.settings import Settings
 from bot.storage import Store
 from bot.translator import Translator
-from engine.client import EngineClient, EngineError
-from engine.protocol import BatchRequest, JobSpec
+from engine.client import EngineClient
+from engine.errors import EngineError
 from engine.styles import NONE, StyleRegistry
+
+PLATFORM = "cli"  # its own settings scope; never shown in a chat
 
 
 async def generate(config: Config, args: argparse.Namespace) -> int:
-    lang, limits = config.bot.language, config.limits
+    """One picture through the same request path as ``/generate`` in a chat: the spec's
+    checks, the translation, the prompt blocklist, the always-added safety negative and
+    the image check; then straight to a fresh engine, with a progress bar."""
+    lang = config.bot.language
     styles = StyleRegistry.load(config.path(config.engine.adapters))
-    try:
-        style_name = (args.style or config.bot.default_style).lower()
-        if not styles.known(style_name):
-            raise UserError("style_unknown", name=style_name, names=", ".join(styles.names()))
-        style = styles.get(style_name)
-        seed = parse_seed(args.seed) if args.seed is not None else secrets.randbelow(SEED_MAX + 1)
-        cfg = parse_cfg(args.cfg, limits) if args.cfg is not None else (
-            (style.cfg if style else None) or limits.default_cfg)
-        steps = parse_steps(args.steps, limits) if args.steps is not None else (
-            (style.steps if style else None) or limits.default_steps)
-        aspect = parse_aspect(args.ar, limits) if args.ar else "1:1"
-        prompt = " ".join(args.prompt.split())
-        if not prompt:
-            raise UserError("generate_usage")
-        if len(prompt) > limits.prompt_max_chars:
-            raise UserError("prompt_too_long", length=len(prompt), limit=limits.prompt_max_chars)
-    except UserError as err:
-        print(f"pelukis: {t(lang, err.key, **err.values)}", file=sys.stderr)
-        return 2
     store = await Store.open(config.path(config.storage.database),
                              config.path(config.storage.images))
     translator = Translator(config.translation, store)
+    msg = Incoming(platform=PLATFORM, chat_id=PLATFORM, user_id=getpass.getuser() or "cli",
+                   text="", private=True)
     try:
-        translation = await translator.to_english(prompt, raw=args.raw)
+        request = GENERATE.request(
+            {"prompt": args.prompt, "style": args.style, "seed": args.seed, "cfg": args.cfg,
+             "steps": args.steps, "negative": args.negative, "aspect_ratio": args.ar,
+             "raw": args.raw}, config.limits)
+        ask = GenerateRequest(**request.values)
+        resolver = JobResolver(config, styles, translator, Blocklist(config.safety))
+        if ask.style:
+            resolver.check_style(ask.style)
+        settings = await Settings(config, store, styles).resolve(msg, style=ask.style)
+        job = await resolver.resolve(msg, ask, settings)
+    except UserError as err:
+        print(f"pelukis: {t(lang, err.key, **err.values)}", file=sys.stderr)
+        return 2
     finally:
         translator.close()
         await store.close()
+    job.id = 1
     client = EngineClient(config.engine_settings())
-    bar = tqdm(total=steps, desc="painting", unit="step", file=sys.stderr)
+    bar = tqdm(total=job.steps, desc="painting", unit="step", file=sys.stderr)
     try:
         info = await client.start()
-        width, height = size_for(aspect, (info.width, info.height), limits.max_side)
-        req = BatchRequest(1, style.name if style and style_name != NONE else None,
-                           width, height, steps, cfg,
-                           [JobSpec(1, translation.text, args.negative or "", seed)])
-        results = await client.run_batch(req, lambda step, total: bar.update(step - bar.n))
+        size_jobs([job], (info.width, info.height), config.limits.max_side)
+        results = await client.run_batch(batch_request([job]),
+                                         lambda step, total: bar.update(step - bar.n))
     except EngineError as exc:
         print(f"pelukis: engine error: {exc.message}", file=sys.stderr)
         return 1
@@ -67,13 +71,20 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
         bar.close()
         await client.close()
     result = results[0]
-    out = Path(args.out or f"pelukis-{seed}.png")
+    if result.flagged and not result.png:
+        print(f"pelukis: {t(lang, 'image_withheld', concept=result.unsafe_concept)}",
+              file=sys.stderr)
+        return 1
+    out = Path(args.out or f"pelukis-{job.seed}.png")
     await asyncio.to_thread(_save, out, result.png)
     test = " (test model)" if info.test_model else ""
-    print(f"prompt: {prompt}")
-    print(f"english: {translation.text} [{translation.provider}]")
-    print(f"style: {style.name if style else NONE}  seed: {seed}  cfg: {cfg:g}  steps: {steps}  "
-          f"size: {width}x{height}")
+    print(f"prompt: {job.prompt}")
+    print(f"english: {job.prompt_en} [{job.translator}]")
+    print(f"style: {job.style or NONE}  seed: {job.seed}  cfg: {job.cfg:g}  "
+          f"steps: {job.steps}  size: {job.width}x{job.height}")
+    print(f"negative: {job.negative}")
+    if result.flagged:
+        print(f"image check: {t(lang, 'image_blurred')} ({result.unsafe_concept})")
     print(f"clip: {result.clip_score:.2f}{test}")
     print(f"saved: {out}")
     return 0

@@ -17,16 +17,18 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import App
+from bot.config import Config
+from bot.jobs.dispatcher import Dispatcher
+from bot.storage import Store
 
 log = logging.getLogger("pelukis.maintenance")
 
 
-async def cleanup_images(app: App) -> int:
-    days = app.config.storage.retention_days
+async def cleanup_images(config: Config, store: Store) -> int:
+    days = config.storage.retention_days
     if days <= 0:
         return 0
-    paths = await app.store.images_before(time.time() - days * 86400)
+    paths = await store.image_paths_before(time.time() - days * 86400)
     removed = await asyncio.to_thread(_unlink_all, paths)
     if removed:
         log.info("maintenance: removed %d image(s) older than %g days", removed, days)
@@ -46,36 +48,39 @@ def _unlink_all(paths: list[str]) -> int:
     return removed
 
 
-async def checkpoint(app: App, vacuum: bool = False) -> None:
-    await app.store.checkpoint(vacuum=vacuum)
+async def checkpoint(store: Store, vacuum: bool = False) -> None:
+    await store.checkpoint(vacuum=vacuum)
     log.info("maintenance: database %s", "vacuumed" if vacuum else "checkpointed")
 
 
-async def watchdog(app: App) -> int:
+async def watchdog(config: Config, store: Store, dispatcher: Dispatcher) -> int:
     """Requeue jobs stuck in 'running' that no batch in flight holds."""
-    cutoff = time.time() - app.config.maintenance.stuck_after_s
-    stuck = [j.id for j in await app.store.running_since_before(cutoff)
-             if not app.dispatcher.is_running(j.id)]
+    cutoff = time.time() - config.maintenance.stuck_after_s
+    stuck = [j.id for j in await store.running_started_before(cutoff)
+             if not dispatcher.is_running(j.id)]
     if stuck:
-        await app.store.requeue(stuck, "requeued by the watchdog")
-        app.dispatcher.wake()
+        await store.requeue(stuck, detail="requeued by the watchdog")
+        dispatcher.wake()
         log.warning("maintenance: %d job(s) stuck in 'running' went back to the queue: %s",
                     len(stuck), stuck)
     return len(stuck)
 
 
-def start_maintenance(app: App) -> AsyncIOScheduler | None:
-    cfg = app.config.maintenance
+def start_maintenance(config: Config, store: Store,
+                      dispatcher: Dispatcher) -> AsyncIOScheduler | None:
+    cfg = config.maintenance
     if not cfg.enabled:
         return None
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(cleanup_images, "interval", hours=cfg.cleanup_every_h, args=[app],
+    scheduler.add_job(cleanup_images, "interval", hours=cfg.cleanup_every_h,
+                      args=[config, store],
                       id="cleanup", coalesce=True, max_instances=1)
-    scheduler.add_job(checkpoint, "interval", hours=cfg.checkpoint_every_h, args=[app],
+    scheduler.add_job(checkpoint, "interval", hours=cfg.checkpoint_every_h, args=[store],
                       id="checkpoint", coalesce=True, max_instances=1)
-    scheduler.add_job(checkpoint, "interval", days=1, args=[app, True], id="vacuum",
+    scheduler.add_job(checkpoint, "interval", days=1, args=[store, True], id="vacuum",
                       coalesce=True, max_instances=1)
-    scheduler.add_job(watchdog, "interval", seconds=cfg.watchdog_every_s, args=[app],
+    scheduler.add_job(watchdog, "interval", seconds=cfg.watchdog_every_s,
+                      args=[config, store, dispatcher],
                       id="watchdog", coalesce=True, max_instances=1)
     scheduler.start()
     return scheduler

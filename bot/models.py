@@ -17,8 +17,11 @@ The job state machine (rows in ``jobs``, see ``bot/storage.py``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit, as torch generators and the engine take
 
 
 class JobState(StrEnum):
@@ -40,7 +43,10 @@ class Incoming:
     user_name: str = ""
     message_id: str = ""  # the message a reply should quote
     private: bool = True  # a private chat / DM (its user may change its style)
-    is_admin: bool = False  # the platform says this user moderates the chat
+    is_admin: bool = False  # the platform already knows this user moderates the chat
+    # asks the platform whether the user moderates the chat (e.g. Telegram's getChatMember);
+    # called only when a command needs to know
+    ask_moderator: Callable[[], Awaitable[bool]] | None = field(default=None, compare=False)
     locale: str | None = None  # platform's user locale (Telegram language_code, Discord locale)
     group_id: str = ""  # the server a channel belongs to (Discord); "" elsewhere
     request_id: str = ""  # the platform's id of this event, for exactly-once jobs
@@ -49,6 +55,20 @@ class Incoming:
     def settings_scope(self) -> str:
         """Where a user's own settings live: the server on Discord, else the chat."""
         return self.group_id or self.chat_id
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateRequest:
+    """What one ``/generate`` asks for; ``None`` = the effective setting decides."""
+
+    prompt: str
+    seed: int | None = None
+    cfg: float | None = None
+    steps: int | None = None
+    negative: str | None = None
+    style: str | None = None
+    aspect_ratio: str | None = None
+    raw: bool = False
 
 
 @dataclass(slots=True)
@@ -89,7 +109,9 @@ class Job:
     reply_to: str = ""
     state: JobState = JobState.QUEUED
     attempts: int = 0
-    error: str = ""
+    error: str = ""  # the operator's detail of a failure or a retry (English, never shown)
+    error_key: str = ""  # a failed job's message to its user: an i18n key, worded at delivery
+    error_values: dict = field(default_factory=dict)  # the values of that message
     status_ref: str = ""  # the front end's handle on its status message
     request: str = ""  # the platform event it came from, unique per platform ("" = none)
     safety: float = 0.0  # the image check's threshold for this job (0 = none)

@@ -1,6 +1,7 @@
-"""Pelukis engine: the GPU side.
+"""Pelukis engine: the GPU side (map of the modules: docs/engine.md).
 
-Importing this package is cheap and torch-free; `engine.protocol`, `engine.styles` and
-`engine.client` are what the bot process uses. `engine.core` (the `Engine` class) and
-`engine.process` (the process loop) import torch and run only in the engine process.
+Importing this package is cheap and torch-free. The bot process uses only the torch-free
+modules: `engine.client`, `engine.protocol`, `engine.errors`, `engine.settings`,
+`engine.faults` and `engine.styles`. The others import torch and run only in the engine
+process (`engine.process`, the process loop around `engine.core.Engine`).
 """

@@ -1,8 +1,13 @@
 """Async client for the engine process (torch-free; this is what the bot imports).
 
 It starts ``python -m engine SETTINGS_JSON`` as a child process, waits for READY, and runs
-one batch at a time. Frames are read by one task beside the callers (vLLM's split: the
-pipe is read outside the work loop); the engine's stderr is forwarded to logging.
+one batch at a time; it numbers the batches and knows which batch holds which job. One task
+reads the frames beside the callers, so a caller never reads the pipe itself.
+
+Logging: the client's own lines go to ``pelukis.engine_client``. The engine's stderr is
+relayed line by line under the engine process's own logger name and level (its modules log
+as ``pelukis.engine``); a line without that shape (a traceback, a library's print) goes to
+``pelukis.engine`` at INFO.
 """
 
 from __future__ import annotations
@@ -12,41 +17,56 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine import protocol as p
+from engine.errors import EngineError, ErrorKind
+from engine.protocol import (
+    HEADER,
+    Abort,
+    BatchDone,
+    BatchRequest,
+    Dead,
+    Error,
+    Generate,
+    ImageResult,
+    Message,
+    Progress,
+    ReadyInfo,
+    Shutdown,
+    decode,
+    decode_header,
+    encode,
+)
+from engine.settings import EngineSettings
 
-log = logging.getLogger("pelukis.engine")
+log = logging.getLogger("pelukis.engine_client")
+engine_log = logging.getLogger("pelukis.engine")  # the engine's stderr lines without a logger
 
 ProgressFn = Callable[[int, int], None]
 
-
-class EngineError(Exception):
-    """A batch failed. ``kind``: invalid | oom | aborted | internal | dead."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
+# how the engine process logs (engine.process.main): "LEVEL logger.name: message"
+_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.\-]+): (.*)$", re.S)
 
 
 @dataclass
 class _Pending:
+    job_ids: set[int]
     on_progress: ProgressFn | None
-    results: list[p.ImageResult] = field(default_factory=list)
+    results: list[ImageResult] = field(default_factory=list)
     done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class EngineClient:
-    def __init__(self, settings: p.EngineSettings, *, python: str = sys.executable):
+    def __init__(self, settings: EngineSettings, *, python: str = sys.executable):
         self.settings = settings
         self.python = python
-        self.info: p.ReadyInfo | None = None
+        self.info: ReadyInfo | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._ready: asyncio.Future | None = None
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, _Pending] = {}  # batch id → the batch in flight
         self._tasks: list[asyncio.Task] = []
         self._next_batch = 1
         self._lock = asyncio.Lock()  # one batch at a time
@@ -59,8 +79,9 @@ class EngineClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    async def start(self, timeout: float | None = None) -> p.ReadyInfo:
-        """Start the engine process and wait until it has loaded the model."""
+    async def start(self, timeout: float | None = None) -> ReadyInfo:
+        """Start the engine process and wait until it has loaded the model; EngineError
+        (start) when it cannot."""
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         env = dict(os.environ)
@@ -81,36 +102,41 @@ class EngineClient:
         return self.info
 
     async def run_batch(
-        self, req: p.BatchRequest, on_progress: ProgressFn | None = None
-    ) -> list[p.ImageResult]:
-        """Run one batch; raises EngineError when it fails or the process dies."""
+        self, req: BatchRequest, on_progress: ProgressFn | None = None
+    ) -> list[ImageResult]:
+        """Run one batch (the client gives it the next batch id); its results in job order.
+        Raises EngineError when it fails or the process dies."""
         async with self._lock:
             if not self.alive:
-                raise EngineError("dead", "engine process is not running")
-            req.batch_id = req.batch_id or self._next_batch
-            self._next_batch = max(self._next_batch, req.batch_id) + 1
-            pending = _Pending(on_progress)
-            self._pending[req.batch_id] = pending
+                raise EngineError(ErrorKind.DEAD, "engine process is not running")
+            batch_id = self._next_batch
+            self._next_batch += 1
+            pending = _Pending({job.job_id for job in req.jobs}, on_progress)
+            self._pending[batch_id] = pending
             try:
-                await self._send(req.to_dict())
+                await self._send(Generate(batch_id, req))
                 await pending.done
             finally:
-                self._pending.pop(req.batch_id, None)
+                self._pending.pop(batch_id, None)
             return pending.results
 
-    async def abort(self, batch_id: int, job_ids: list[int] | None = None) -> None:
-        """Stop a batch at its next step; with ``job_ids`` only those jobs' images."""
-        if self.alive:
-            msg: dict = {"kind": p.ABORT, "batch_id": batch_id}
-            if job_ids is not None:
-                msg["job_ids"] = job_ids
-            await self._send(msg)
+    async def abort(self, job_ids: list[int]) -> None:
+        """Stop these jobs at the next denoising step: their images are dropped, and a batch
+        whose jobs are all aborted ends with EngineError (aborted). Job ids that are in no
+        batch in flight are ignored."""
+        if not self.alive:
+            return
+        wanted = set(job_ids)
+        for batch_id, pending in list(self._pending.items()):
+            ids = sorted(pending.job_ids & wanted)
+            if ids:
+                await self._send(Abort(batch_id, ids))
 
     async def close(self, timeout: float = 10.0) -> None:
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(Exception):
-                await self._send({"kind": p.SHUTDOWN})
+                await self._send(Shutdown())
                 proc.stdin.close()
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
@@ -124,9 +150,9 @@ class EngineClient:
                 await task
         self._tasks = []
 
-    async def _send(self, msg: dict) -> None:
+    async def _send(self, msg: Message) -> None:
         assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(p.encode(msg))
+        self._proc.stdin.write(encode(msg))
         await self._proc.stdin.drain()
 
     async def _read_frames(self) -> None:
@@ -135,54 +161,58 @@ class EngineClient:
         reason = "engine process exited"
         try:
             while True:
-                n_json, n_payload = p.decode_header(await out.readexactly(p.HEADER.size))
-                msg = json.loads(await out.readexactly(n_json))
+                n_json, n_payload = decode_header(await out.readexactly(HEADER.size))
+                body = json.loads(await out.readexactly(n_json))
                 payload = await out.readexactly(n_payload) if n_payload else b""
-                self._on_frame(msg, payload)
-                if msg["kind"] == p.DEAD:
-                    reason = msg.get("message", reason)
+                msg = decode(body, payload)
+                self._on_message(msg)
+                if isinstance(msg, Dead):
+                    reason = msg.message
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         except Exception as exc:  # a corrupt frame: treat the engine as dead
             reason = f"bad frame from engine: {exc!r}"
             log.error(reason)
         code = await self._proc.wait()
-        self._fail_all(EngineError("dead", f"{reason} (exit code {code})"))
+        self._fail_all(f"{reason} (exit code {code})")
 
-    def _on_frame(self, msg: dict, payload: bytes) -> None:
-        kind = msg["kind"]
-        if kind == p.READY:
+    def _on_message(self, msg: Message) -> None:
+        if isinstance(msg, ReadyInfo):
             if self._ready and not self._ready.done():
-                self._ready.set_result(p.ReadyInfo.from_dict(msg))
+                self._ready.set_result(msg)
             return
-        pending = self._pending.get(msg.get("batch_id", -1))
-        if kind == p.DEAD:
-            self._fail_all(EngineError("dead", msg.get("message", "engine died")))
-        elif pending is None:
+        if isinstance(msg, Dead):
+            self._fail_all(msg.message)
+            return
+        pending = self._pending.get(getattr(msg, "batch_id", None))
+        if pending is None:
             return  # a late frame of a batch nobody waits for any more
-        elif kind == p.PROGRESS:
+        if isinstance(msg, Progress):
             if pending.on_progress is not None:
-                pending.on_progress(msg["step"], msg["total"])
-        elif kind == p.RESULT:
-            pending.results.append(p.ImageResult.from_frame(msg, payload))
-        elif kind == p.BATCH_DONE and not pending.done.done():
+                pending.on_progress(msg.step, msg.total)
+        elif isinstance(msg, ImageResult):
+            pending.results.append(msg)
+        elif isinstance(msg, BatchDone) and not pending.done.done():
             pending.done.set_result(None)
-        elif kind == p.ERROR and not pending.done.done():
-            error = EngineError(msg.get("error", "internal"), msg.get("message", ""))
-            pending.done.set_exception(error)
+        elif isinstance(msg, Error) and not pending.done.done():
+            pending.done.set_exception(EngineError(msg.error, msg.message))
 
-    def _fail_all(self, exc: EngineError) -> None:
+    def _fail_all(self, message: str) -> None:
+        """The process is gone: a start still waiting fails (start), every batch (dead)."""
         if self._ready and not self._ready.done():
-            self._ready.set_exception(exc)
+            self._ready.set_exception(EngineError(ErrorKind.START, message))
         for pending in self._pending.values():
             if not pending.done.done():
-                pending.done.set_exception(exc)
+                pending.done.set_exception(EngineError(ErrorKind.DEAD, message))
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
         async for line in self._proc.stderr:
             text = line.decode(errors="replace").rstrip()
-            if text:
-                # the engine logs "LEVEL name: message"; keep its level on this side
-                level = logging.getLevelName(text.split(" ", 1)[0])
-                log.log(level if isinstance(level, int) else logging.INFO, "%s", text)
+            if not text:
+                continue
+            m = _LOG_LINE.match(text)
+            if m:
+                logging.getLogger(m[2]).log(logging.getLevelName(m[1]), "%s", m[3])
+            else:
+                engine_log.info("%s", text)

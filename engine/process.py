@@ -1,7 +1,8 @@
 """The engine process: ``python -m engine '<EngineSettings JSON>'``.
 
-Frames (see `engine.protocol`) come in on stdin and go out on a private copy of the original
-stdout; fd 1 is pointed at stderr, so whatever a library prints can't corrupt the stream.
+Frames (the messages and their rules: `engine.protocol`) come in on stdin and go out on a
+private copy of the original stdout; fd 1 is pointed at stderr, so whatever a library prints
+can't corrupt the stream.
 
 Threads:
 * reader: reads frames from stdin. ABORT is handled right there (it flags the batch, and the
@@ -10,18 +11,7 @@ Threads:
   exits.
 * writer: writes queued frames, so the denoising loop never waits on the pipe.
 * main: builds the Engine (DEAD + exit 1 if that fails), sends READY, then runs one batch at a
-  time: PROGRESS per step, one RESULT per image (PNG payload), BATCH_DONE; or one ERROR
-  (error: invalid | oom | aborted | internal). SHUTDOWN → exit 0. SIGTERM/SIGINT stop the
-  running batch (ERROR aborted) and exit 0.
-
-Messages the engine understands:
-* ``{"kind": "generate", **BatchRequest}``
-* ``{"kind": "abort", "batch_id": N}`` — the whole batch; or with ``"job_ids": [...]`` only
-  those jobs: their RESULTs are withheld (listed in BATCH_DONE's ``aborted_job_ids``), and
-  the batch stops when every job of it is aborted. An abort for a batch that is queued but
-  not started yet makes it end at once with ERROR aborted; for an unknown or finished batch
-  it is ignored.
-* ``{"kind": "shutdown"}``
+  time. SHUTDOWN → exit 0. SIGTERM/SIGINT stop the running batch (ERROR aborted) and exit 0.
 """
 
 from __future__ import annotations
@@ -37,12 +27,29 @@ import time
 import traceback
 from typing import Any, BinaryIO
 
-from engine import protocol as P
+from engine.errors import EngineError, ErrorKind
+from engine.protocol import (
+    HEADER,
+    Abort,
+    BatchDone,
+    Dead,
+    Error,
+    Generate,
+    Kind,
+    Message,
+    Progress,
+    Shutdown,
+    decode,
+    decode_header,
+    encode,
+)
+from engine.settings import EngineSettings
 
 log = logging.getLogger("pelukis.engine")
 
-_EOF = {"kind": "_eof"}  # reader → main: stdin closed
-_WAKE = {"kind": "_wake"}  # signal → main: look at the stop flag
+_EOF = object()  # reader → main: stdin closed
+_WAKE = object()  # signal or writer → main: look at the stop flag
+_KINDS = {kind.value for kind in Kind}
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
@@ -62,10 +69,10 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
 
 def read_frame(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
     """One frame from ``stream``; None at a clean EOF."""
-    header = _read_exact(stream, P.HEADER.size)
+    header = _read_exact(stream, HEADER.size)
     if header is None:
         return None
-    n_json, n_payload = P.decode_header(header)
+    n_json, n_payload = decode_header(header)
     body = _read_exact(stream, n_json) if n_json else b""
     payload = _read_exact(stream, n_payload) if n_payload else b""
     if body is None or payload is None:
@@ -125,11 +132,12 @@ class Aborts:
 
 
 class EngineProcess:
-    def __init__(self, settings: P.EngineSettings, stdin: BinaryIO, frames_out: BinaryIO):
+    def __init__(self, settings: EngineSettings, stdin: BinaryIO, frames_out: BinaryIO):
         self.settings = settings
         self.stdin = stdin
         self.frames_out = frames_out
-        self.inbox: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        # Generate, Shutdown, an Error to answer in turn, _EOF or _WAKE
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.aborts = Aborts()
         self.stop = threading.Event()  # signal, EOF on stdin, or a dead frame stream
@@ -145,32 +153,49 @@ class EngineProcess:
                     frame = read_frame(self.stdin)
                 except BadFrame as exc:
                     log.error("%s", exc)
-                    self._error(None, "invalid", str(exc))
+                    self.send(Error(None, ErrorKind.INVALID, str(exc)))
                     continue
                 if frame is None:
                     break
-                msg, _payload = frame
-                kind = msg.get("kind")
-                if kind == P.ABORT:
-                    job_ids = msg.get("job_ids")
-                    found = self.aborts.abort(int(msg.get("batch_id", -1)),
-                                              None if job_ids is None else list(job_ids))
-                    log.info("abort batch %s%s%s", msg.get("batch_id"),
-                             f" jobs {job_ids}" if job_ids is not None else "",
-                             "" if found else " (not queued: ignored)")
-                    continue
-                if kind == P.GENERATE:
-                    try:
-                        self.aborts.register(int(msg["batch_id"]),
-                                             [int(j["job_id"]) for j in msg.get("jobs", [])])
-                    except (KeyError, TypeError, ValueError):
-                        pass  # the main loop reports it as invalid
-                self.inbox.put(msg)
+                self._receive(*frame)
         except Exception as exc:  # a broken stream: nothing more can be read reliably
             log.error("engine input stream broken: %s", exc)
         log.info("stdin closed: the bot is gone")
         self._request_stop("stdin closed")
         self.inbox.put(_EOF)
+
+    def _receive(self, body: dict[str, Any], payload: bytes) -> None:
+        """One message from the bot: an abort now, the rest in turn by the main loop."""
+        kind = body.get("kind")
+        try:
+            msg = decode(body, payload)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            if kind == Kind.ABORT:
+                log.warning("malformed abort ignored: %s", exc)
+                return
+            batch_id = body.get("batch_id")
+            known = isinstance(kind, str) and kind in _KINDS
+            text = f"malformed {kind} message: {exc}" if known else str(exc)
+            self.inbox.put(Error(batch_id if _is_int(batch_id) else None,
+                                 ErrorKind.INVALID, text))
+            return
+        if isinstance(msg, Abort):
+            found = self.aborts.abort(msg.batch_id, msg.job_ids)
+            log.info("abort batch %s%s%s", msg.batch_id,
+                     f" jobs {msg.job_ids}" if msg.job_ids is not None else "",
+                     "" if found else " (not queued: ignored)")
+        elif isinstance(msg, Generate):
+            try:
+                self.aborts.register(msg.batch_id, [job.job_id for job in msg.batch.jobs])
+            except TypeError:
+                pass  # unhashable job ids: the engine's input check refuses the batch
+            self.inbox.put(msg)
+        elif isinstance(msg, Shutdown):
+            self.inbox.put(msg)
+        else:
+            log.warning("message kind %r ignored: the engine does not take it", kind)
+            self.inbox.put(Error(getattr(msg, "batch_id", None), ErrorKind.INVALID,
+                                 f"unknown message kind {kind!r}"))
 
     def _writer(self) -> None:
         while True:
@@ -186,8 +211,8 @@ class EngineProcess:
                 self.inbox.put(_WAKE)
                 return
 
-    def send(self, msg: dict[str, Any], payload: bytes = b"") -> None:
-        self.outbox.put(P.encode(msg, payload))
+    def send(self, msg: Message) -> None:
+        self.outbox.put(encode(msg))
 
     def _request_stop(self, reason: str) -> None:
         if not self.stop.is_set():
@@ -210,7 +235,7 @@ class EngineProcess:
             return self._serve()
         except Exception as exc:
             log.exception("engine loop failed")
-            self.send({"kind": P.DEAD, "message": f"{type(exc).__name__}: {exc}"})
+            self.send(Dead(f"{type(exc).__name__}: {exc}"))
             return 1
         finally:
             self.outbox.put(None)
@@ -223,9 +248,9 @@ class EngineProcess:
             self.engine = Engine(self.settings)
         except Exception as exc:
             log.exception("engine failed to start")
-            self.send({"kind": P.DEAD, "message": f"{type(exc).__name__}: {exc}"})
+            self.send(Dead(f"{type(exc).__name__}: {exc}"))
             return 1
-        self.send(self.engine.info.to_dict())
+        self.send(self.engine.info)
 
         while True:
             if self.stop.is_set():
@@ -235,69 +260,58 @@ class EngineProcess:
                 msg = self.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
-            kind = msg.get("kind")
-            if kind == P.SHUTDOWN:
+            if isinstance(msg, Shutdown):
                 log.info("shutdown requested")
                 return 0
-            if kind in (_EOF["kind"], _WAKE["kind"]):
-                continue
-            if kind == P.GENERATE:
+            if isinstance(msg, Generate):
                 self._generate(msg)
-            else:
-                log.warning("unknown message kind %r ignored", kind)
-                self.send({"kind": P.ERROR, "batch_id": msg.get("batch_id"),
-                           "error": "invalid", "message": f"unknown message kind {kind!r}"})
+            elif isinstance(msg, Error):  # a message the reader could not use, answered in turn
+                log.warning("%s", msg.message)
+                self.send(msg)
+                self._forget(msg.batch_id)
 
-    def _generate(self, msg: dict[str, Any]) -> None:
-        from engine.core import EngineError
-
-        batch_id = msg.get("batch_id")
-        try:
-            req = P.BatchRequest.from_dict(msg)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            self._error(batch_id, "invalid", f"malformed generate message: {exc}")
-            self._forget(batch_id)
-            return
+    def _generate(self, msg: Generate) -> None:
+        batch_id, req = msg.batch_id, msg.batch
 
         def on_step(step: int, total: int) -> None:
-            self.send({"kind": P.PROGRESS, "batch_id": req.batch_id, "step": step,
-                       "total": total})
+            self.send(Progress(batch_id, step, total))
 
         def should_abort() -> bool:
-            return self.stop.is_set() or self.aborts.batch_aborted(req.batch_id)
+            return self.stop.is_set() or self.aborts.batch_aborted(batch_id)
 
         started = time.perf_counter()
         try:
-            results = self.engine.run_batch(req, on_step=on_step, should_abort=should_abort)
+            results = self.engine.run_batch(req, on_step, should_abort, batch_id=batch_id)
         except EngineError as exc:
-            if exc.kind == "aborted" and self.stop.is_set():
-                exc = type(exc)(f"{exc} (engine stopping: {self.stop_reason})")
-            log.info("batch %s: %s: %s", req.batch_id, exc.kind, exc)
-            self._error(req.batch_id, exc.kind, str(exc))
+            message = exc.message
+            if exc.kind == ErrorKind.ABORTED and self.stop.is_set():
+                message = f"{message} (engine stopping: {self.stop_reason})"
+            log.info("batch %s: %s: %s", batch_id, exc.kind, message)
+            self.send(Error(batch_id, exc.kind, message))
         except Exception as exc:
-            log.error("batch %s failed:\n%s", req.batch_id, traceback.format_exc())
-            self._error(req.batch_id, "internal", f"{type(exc).__name__}: {exc}")
+            log.error("batch %s failed:\n%s", batch_id, traceback.format_exc())
+            self.send(Error(batch_id, ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}"))
         else:
-            withheld = self.aborts.jobs_aborted(req.batch_id)
+            withheld = self.aborts.jobs_aborted(batch_id)
             sent = 0
             for result in results:
                 if result.job_id in withheld:
                     continue
-                self.send(result.header(), result.png)
+                self.send(result)
                 sent += 1
-            self.send({"kind": P.BATCH_DONE, "batch_id": req.batch_id, "results": sent,
-                       "aborted_job_ids": sorted(withheld)})
-            log.info("batch %s: %d image(s) in %.2f s", req.batch_id, sent,
+            self.send(BatchDone(batch_id, sent, sorted(withheld)))
+            log.info("batch %s: %d image(s) in %.2f s", batch_id, sent,
                      time.perf_counter() - started)
         finally:
-            self._forget(req.batch_id)
-
-    def _error(self, batch_id: Any, error: str, message: str) -> None:
-        self.send({"kind": P.ERROR, "batch_id": batch_id, "error": error, "message": message})
+            self._forget(batch_id)
 
     def _forget(self, batch_id: Any) -> None:
-        if isinstance(batch_id, int):
+        if _is_int(batch_id):
             self.aborts.forget(batch_id)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _quiet_libraries() -> None:
@@ -330,11 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = P.EngineSettings.from_json(argv[0]) if argv else P.EngineSettings()
+        settings = EngineSettings.from_json(argv[0]) if argv else EngineSettings()
     except (TypeError, ValueError) as exc:
         message = f"bad engine settings: {exc}"
         log.error(message)
-        frames_out.write(P.encode({"kind": P.DEAD, "message": message}))
+        frames_out.write(encode(Dead(message)))
         return 1
 
     _quiet_libraries()

@@ -1,9 +1,32 @@
-"""Messages between the bot and the engine process (torch-free).
+"""Messages between the bot and the engine process (torch-free: the bot imports this).
 
 Transport: the engine's stdin (bot → engine) and a private copy of its stdout (engine → bot)
 carry frames. One frame = 8-byte header (two big-endian u32: JSON length, payload length),
-a UTF-8 JSON object with a ``kind`` key, then an optional binary payload (PNG bytes for a
-result). Library chatter in the engine goes to stderr, never into the frame stream.
+a UTF-8 JSON object with a ``kind`` key (a ``Kind``), then an optional binary payload (the PNG
+bytes of a RESULT). Library chatter in the engine goes to stderr, never into the frame stream.
+Every message is a dataclass below; ``encode``/``decode`` turn them into frames and back.
+
+bot → engine
+* GENERATE ``Generate(batch_id, batch)``: run one batch. The client numbers batches (1, 2, …);
+  the batch's fields travel flat beside ``batch_id``.
+* ABORT ``Abort(batch_id, job_ids)``: stop at the next denoising step. ``job_ids`` None = the
+  whole batch; otherwise only those jobs: their RESULTs are withheld (listed in BATCH_DONE's
+  ``aborted_job_ids``), and the batch stops when every job of it is aborted. An abort for a
+  batch that is queued but not started yet makes it end at once with ERROR aborted; for an
+  unknown or finished batch it is ignored.
+* SHUTDOWN ``Shutdown()``: exit 0 after the running batch.
+
+engine → bot
+* READY ``ReadyInfo``: loaded (model, native size, styles, batch cap); sent once, first.
+* PROGRESS ``Progress(batch_id, step, total)``: one denoising step of a batch finished.
+* RESULT ``ImageResult`` (payload: PNG bytes): one image of a batch, in job order.
+* BATCH_DONE ``BatchDone(batch_id, results, aborted_job_ids)``: every RESULT was sent.
+* ERROR ``Error(batch_id, error, message)``: the batch failed (``ErrorKind``: invalid | oom |
+  aborted | internal); no RESULTs. ``batch_id`` is None for a frame that was not even JSON.
+* DEAD ``Dead(message)``: fatal (also when it could not start); the process is exiting.
+
+A batch ends with exactly one BATCH_DONE or ERROR. EOF on the engine's stdin means the bot is
+gone; SIGTERM/SIGINT stop the running batch (ERROR aborted) and the process exits 0.
 """
 
 from __future__ import annotations
@@ -11,73 +34,47 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from engine.errors import ErrorKind
 
 HEADER = struct.Struct(">II")
 MAX_JSON = 16 * 1024 * 1024
 
-# Message kinds, bot → engine
-GENERATE = "generate"  # run one batch
-ABORT = "abort"  # stop a batch (or some of its jobs) at the next denoising step
-SHUTDOWN = "shutdown"
 
-# Message kinds, engine → bot
-READY = "ready"  # engine loaded: model, native size, styles
-PROGRESS = "progress"  # one denoising step of a batch finished
-RESULT = "result"  # one image of a batch (payload: PNG bytes)
-BATCH_DONE = "batch_done"  # every result of the batch was sent
-ERROR = "error"  # a batch failed (kind: invalid | oom | aborted | internal)
-DEAD = "dead"  # fatal error; the process is exiting
+class Kind(StrEnum):
+    # bot → engine
+    GENERATE = "generate"
+    ABORT = "abort"
+    SHUTDOWN = "shutdown"
+    # engine → bot
+    READY = "ready"
+    PROGRESS = "progress"
+    RESULT = "result"
+    BATCH_DONE = "batch_done"
+    ERROR = "error"
+    DEAD = "dead"
 
 
-@dataclass(slots=True)
-class EngineSettings:
-    """What the engine process needs to start; sent as JSON on its command line."""
+class _Message:
+    """A message's JSON body is ``{"kind": KIND, **its fields}``; only RESULT has a payload."""
 
-    model: str = "tiny"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
-    clip_model: str = "tiny"
-    adapters_dir: str = "adapters"
-    cache_dir: str = "var/models"  # where the tiny model is built on first use
-    scheduler: str = "dpm++"  # dpm++ | ddim | euler | euler-a | pndm
-    max_batch: int = 4
-    num_threads: int = 0  # torch CPU threads; 0 = torch's default
-    min_size: int = 64
-    max_size: int = 1024
-    max_steps: int = 100
-    # --- the GPU path (see engine/core.py). "auto" = on for CUDA, off elsewhere.
-    attention: str = "sdpa"  # sdpa: PyTorch scaled_dot_product_attention | default: as loaded
-    channels_last: bool | str = "auto"  # UNet weights/activations in channels-last layout
-    tf32: bool | str = "auto"  # TF32 matmul + cuDNN (Ampere or later; fp32 ops only)
-    compile: bool = False  # torch.compile the UNet; warmed up at start for the native size
-    compile_mode: str = "reduce-overhead"  # default | reduce-overhead | max-autotune | ...
-    warmup: bool | str = "auto"  # a short run at start (auto: on CUDA or with compile)
-    vae_slicing: bool | str = "auto"  # decode a batch one image at a time (auto: big sides)
-    vae_tiling: bool | str = "auto"  # decode in overlapping tiles (auto: very big sides)
-    vae_slicing_above: int = 512  # auto slicing for images with a side above this
-    vae_tiling_above: int = 1024  # auto tiling for images with a side above this
-    cpu_offload: bool | str = "auto"  # model CPU offload (auto: GPUs under offload_below_gb)
-    offload_below_gb: float = 6.0
-    fuse_lora: bool = False  # fuse the LoRA into the weights when exactly one style has one
-    memory_per_image_mb: float = 0.0  # per image at the native size; 0 = measure/estimate
-    memory_reserve_mb: float = 1024.0  # GPU memory kept free when sizing batches
-    encode_threads: int = 2  # PNG encoding beside CLIP scoring; 0 = inline
-    fault_oom_above: int = 0  # fault injection for tests: larger batches raise out-of-memory
-    # Image safety check with the CLIP model the engine holds: an image whose similarity to
-    # any of these concepts (100 × cosine) reaches the job's ``safety_threshold`` is flagged.
-    unsafe_concepts: list[str] = field(default_factory=lambda: [
-        "nudity", "naked body", "sexual content", "pornography", "graphic violence", "gore",
-        "blood and injuries", "dead body", "hate symbol", "weapon pointed at a person",
-    ])
-    unsafe_action: str = "withhold"  # withhold (no image) | blur (a heavily blurred image)
+    __slots__ = ()
+    KIND: ClassVar[Kind]
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.KIND.value, **asdict(self)}
+
+    def payload(self) -> bytes:
+        return b""
 
     @classmethod
-    def from_json(cls, text: str) -> EngineSettings:
-        return cls(**json.loads(text))
+    def from_dict(cls, d: dict[str, Any], payload: bytes = b""):
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+# ------------------------------------------------------------------------ bot → engine
 
 
 @dataclass(slots=True)
@@ -95,9 +92,9 @@ class JobSpec:
 
 @dataclass(slots=True)
 class BatchRequest:
-    """Jobs that share everything but prompt, negative and seed: one pipeline call."""
+    """Jobs that share everything but prompt, negative and seed: one pipeline call. The
+    client gives it a batch id when it sends it (``Generate``)."""
 
-    batch_id: int
     style: str | None  # None = base model, adapters disabled
     width: int
     height: int
@@ -105,46 +102,51 @@ class BatchRequest:
     cfg: float
     jobs: list[JobSpec] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": GENERATE, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BatchRequest:
-        d = {k: v for k, v in d.items() if k != "kind"}
-        d["jobs"] = [JobSpec(**j) for j in d.get("jobs", [])]
-        return cls(**d)
-
 
 @dataclass(slots=True)
-class ImageResult:
-    """One finished image (the PNG bytes travel as the frame's payload)."""
-
+class Generate(_Message):
+    KIND: ClassVar[Kind] = Kind.GENERATE
     batch_id: int
-    job_id: int
-    seed: int
-    clip_score: float  # 100 × max(cosine, 0)
-    width: int
-    height: int
-    generate_s: float  # the batch's pipeline time
-    score_s: float  # the batch's CLIP scoring time
-    unsafe_score: float = 0.0  # max over unsafe concepts of 100 × cosine (0 when unchecked)
-    unsafe_concept: str = ""  # the concept it was closest to, when flagged
-    flagged: bool = False  # withheld (png empty) or blurred, per ``unsafe_action``
-    png: bytes = b""
+    batch: BatchRequest
 
-    def header(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("png")
-        return {"kind": RESULT, **d}
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.KIND.value, "batch_id": self.batch_id, **asdict(self.batch)}
 
     @classmethod
-    def from_frame(cls, d: dict[str, Any], payload: bytes) -> ImageResult:
+    def from_dict(cls, d: dict[str, Any], payload: bytes = b"") -> Generate:
         d = {k: v for k, v in d.items() if k != "kind"}
-        return cls(**d, png=payload)
+        batch_id = d.pop("batch_id", None)
+        if not _is_int(batch_id):
+            raise ValueError(f"batch_id {batch_id!r} is not an integer")
+        jobs = [JobSpec(**j) for j in d.pop("jobs", [])]
+        return cls(batch_id, BatchRequest(**d, jobs=jobs))
 
 
 @dataclass(slots=True)
-class ReadyInfo:
+class Abort(_Message):
+    KIND: ClassVar[Kind] = Kind.ABORT
+    batch_id: int
+    job_ids: list[int] | None = None  # None = the whole batch
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.batch_id):
+            raise ValueError(f"batch_id {self.batch_id!r} is not an integer")
+        if self.job_ids is not None:
+            if not isinstance(self.job_ids, list) or not all(map(_is_int, self.job_ids)):
+                raise ValueError(f"job_ids {self.job_ids!r} is not a list of integers")
+
+
+@dataclass(slots=True)
+class Shutdown(_Message):
+    KIND: ClassVar[Kind] = Kind.SHUTDOWN
+
+
+# ------------------------------------------------------------------------ engine → bot
+
+
+@dataclass(slots=True)
+class ReadyInfo(_Message):
+    KIND: ClassVar[Kind] = Kind.READY
     model: str
     device: str
     dtype: str
@@ -158,17 +160,92 @@ class ReadyInfo:
     batch_pixels: int = 0  # width × height × images a batch may hold (0 = no limit)
     options: dict[str, Any] = field(default_factory=dict)  # the GPU-path options in effect
 
+
+@dataclass(slots=True)
+class Progress(_Message):
+    KIND: ClassVar[Kind] = Kind.PROGRESS
+    batch_id: int
+    step: int
+    total: int
+
+
+@dataclass(slots=True)
+class ImageResult(_Message):
+    """One finished image (the PNG bytes travel as the frame's payload)."""
+
+    KIND: ClassVar[Kind] = Kind.RESULT
+    batch_id: int
+    job_id: int
+    seed: int
+    clip_score: float  # 100 × max(cosine, 0)
+    width: int
+    height: int
+    generate_s: float  # the batch's pipeline time
+    score_s: float  # the batch's CLIP scoring time
+    unsafe_score: float = 0.0  # max over unsafe concepts of 100 × cosine (0 when unchecked)
+    unsafe_concept: str = ""  # the concept it was closest to, when flagged
+    flagged: bool = False  # withheld (png empty) or blurred, per ``unsafe_action``
+    png: bytes = b""
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": READY, **asdict(self)}
+        d = _Message.to_dict(self)
+        d.pop("png")
+        return d
+
+    def payload(self) -> bytes:
+        return self.png
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReadyInfo:
-        return cls(**{k: v for k, v in d.items() if k != "kind"})
+    def from_dict(cls, d: dict[str, Any], payload: bytes = b"") -> ImageResult:
+        return cls(**{k: v for k, v in d.items() if k != "kind"}, png=payload)
 
 
-def encode(msg: dict[str, Any], payload: bytes = b"") -> bytes:
-    body = json.dumps(msg, separators=(",", ":")).encode()
-    return HEADER.pack(len(body), len(payload)) + body + payload
+@dataclass(slots=True)
+class BatchDone(_Message):
+    KIND: ClassVar[Kind] = Kind.BATCH_DONE
+    batch_id: int
+    results: int  # RESULT frames sent for the batch
+    aborted_job_ids: list[int] = field(default_factory=list)  # their results were withheld
+
+
+@dataclass(slots=True)
+class Error(_Message):
+    KIND: ClassVar[Kind] = Kind.ERROR
+    batch_id: int | None
+    error: ErrorKind
+    message: str
+
+    def __post_init__(self) -> None:
+        self.error = ErrorKind(self.error)
+
+
+@dataclass(slots=True)
+class Dead(_Message):
+    KIND: ClassVar[Kind] = Kind.DEAD
+    message: str
+
+
+Message = (Generate | Abort | Shutdown | ReadyInfo | Progress | ImageResult | BatchDone | Error
+           | Dead)
+MESSAGES: dict[Kind, type] = {
+    cls.KIND: cls
+    for cls in (Generate, Abort, Shutdown, ReadyInfo, Progress, ImageResult, BatchDone, Error,
+                Dead)
+}
+
+
+# ------------------------------------------------------------------------ frames
+
+
+def encode(msg: Message) -> bytes:
+    """One frame holding ``msg``."""
+    return encode_raw(msg.to_dict(), msg.payload())
+
+
+def encode_raw(body: dict[str, Any], payload: bytes = b"") -> bytes:
+    """One frame from a JSON object as it is (tests use it for malformed messages)."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    return HEADER.pack(len(data), len(payload)) + data + payload
 
 
 def decode_header(header: bytes) -> tuple[int, int]:
@@ -176,3 +253,24 @@ def decode_header(header: bytes) -> tuple[int, int]:
     if n_json > MAX_JSON:
         raise ValueError(f"engine frame too large: {n_json} bytes of JSON")
     return n_json, n_payload
+
+
+def decode(body: dict[str, Any], payload: bytes = b"") -> Message:
+    """The message a frame's JSON object and payload hold. ValueError for an unknown kind;
+    TypeError, ValueError or KeyError for fields that do not fit it."""
+    try:
+        kind = Kind(body.get("kind"))
+    except ValueError:
+        raise ValueError(f"unknown message kind {body.get('kind')!r}") from None
+    return MESSAGES[kind].from_dict(body, payload)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+__all__ = [
+    "HEADER", "MAX_JSON", "Abort", "BatchDone", "BatchRequest", "Dead", "Error", "ErrorKind",
+    "Generate", "ImageResult", "JobSpec", "Kind", "Message", "Progress", "ReadyInfo",
+    "Shutdown", "decode", "decode_header", "encode", "encode_raw",
+]

@@ -4,7 +4,7 @@ The unsafe concepts (``EngineSettings.unsafe_concepts``) are embedded once, at e
 An image's unsafe score is the largest 100 × max(cos, 0) between its projected CLIP image
 embedding (the one the CLIP score step already computed) and a concept's text embedding; a
 job with ``safety_threshold > 0`` is flagged when its score reaches the threshold, and its
-image is then withheld or blurred (``EngineSettings.unsafe_action``).
+image is then withheld or blurred (``EngineSettings.unsafe_action``, ``engine.images.blur``).
 
 Each image is compared on its own (an elementwise product and a sum per image, no GEMM
 across the batch), so its score does not depend on the other images of its batch.
@@ -16,31 +16,11 @@ import logging
 from collections.abc import Sequence
 
 import torch
-from PIL import Image, ImageFilter
 
 from engine.scoring import ClipScorer
+from engine.settings import check_concepts
 
 log = logging.getLogger("pelukis.engine")
-
-ACTIONS = ("withhold", "blur")
-
-# a blurred image is first shrunk so that its longer side has this many pixels
-BLUR_CELLS = 8
-
-
-def check_concepts(concepts: object) -> list[str]:
-    """The concepts as a list of stripped, non-empty strings; ValueError otherwise."""
-    if not isinstance(concepts, list | tuple) or not all(
-        isinstance(c, str) and c.strip() for c in concepts
-    ):
-        raise ValueError(f"unsafe_concepts {concepts!r} must be a list of non-empty strings")
-    return [c.strip() for c in concepts]
-
-
-def check_action(action: object) -> str:
-    if action not in ACTIONS:
-        raise ValueError(f"unknown unsafe_action {action!r} (known: {', '.join(ACTIONS)})")
-    return str(action)
 
 
 class SafetyChecker:
@@ -69,18 +49,4 @@ class SafetyChecker:
         return out
 
 
-def blur(image: Image.Image) -> Image.Image:
-    """A heavy Gaussian blur (radius max(w, h) / 8), shrunk to a few pixels and blown up
-    again (smoothly), so nothing recognisable is left; same size, RGB, deterministic."""
-    image = image.convert("RGB")
-    w, h = image.size
-    radius = max(w, h) / 8
-    blurred = image.filter(ImageFilter.GaussianBlur(radius))
-    scale = BLUR_CELLS / max(w, h)
-    small = blurred.resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                           Image.Resampling.BOX)
-    big = small.resize((w, h), Image.Resampling.BICUBIC)
-    return big.filter(ImageFilter.GaussianBlur(radius / 2))
-
-
-__all__ = ["ACTIONS", "SafetyChecker", "blur", "check_action", "check_concepts"]
+__all__ = ["SafetyChecker"]

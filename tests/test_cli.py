@@ -59,6 +59,34 @@ def test_generate_one_image(tmp_path):
     assert bad.returncode == 2 and "cfg" in bad.stderr
 
 
+def test_generate_refuses_a_blocklisted_prompt_like_the_chat(tmp_path):
+    """The CLI goes through the chat's request path: the blocklist answers before any
+    engine starts (so this is fast), in the configured language."""
+    config = str(write_config(tmp_path, bot={"language": "en"}))
+    out = run("generate", "gadis telanjang di pantai", "--config", config, timeout=60)
+    assert out.returncode == 2
+    assert "community doesn't allow" in out.stderr and "saved:" not in out.stdout
+    unknown = run("generate", "a cat", "--style", "nosuch", "--config", config, timeout=60)
+    assert unknown.returncode == 2 and "nosuch" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_generate_adds_the_safety_negative_and_runs_the_image_check(tmp_path):
+    config = str(write_config(tmp_path, safety={"negative": "gore, watermark"}))
+    out = run("generate", "a red boat", "--no", "blurry", "--steps", "2", "--seed", "3",
+              "--out", str(tmp_path / "boat.png"), "--config", config)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "negative: blurry, gore, watermark" in out.stdout
+    # the tiny CLIP's scores mean nothing; a threshold this low flags every image
+    strict = str(write_config(tmp_path, safety={"check_test_model": True, "mode": "strict",
+                                                "strict_threshold": 0.001},
+                              bot={"language": "en"}))
+    withheld = run("generate", "a red boat", "--steps", "2", "--seed", "3",
+                   "--out", str(tmp_path / "withheld.png"), "--config", strict)
+    assert withheld.returncode == 1 and "looked unsafe" in withheld.stderr
+    assert not (tmp_path / "withheld.png").exists()
+
+
 def test_config_before_or_after_the_subcommand(tmp_path):
     missing = str(tmp_path / "nope.toml")
     for args in (("--config", missing, "chat"), ("chat", "--config", missing)):

@@ -149,9 +149,10 @@ def test_engine_killed_mid_batch_is_restarted_and_the_job_still_arrives(tmp_path
     assert len(SAVED.findall(out)) == 1, out
 
 
-def test_out_of_memory_splits_the_batch_and_every_image_arrives(tmp_path):
+def test_out_of_memory_splits_the_batch_and_every_image_arrives(tmp_path, monkeypatch):
     # the engine "runs out of memory" for batches above 1: 4 compatible jobs → 2 + 2 → 1s
-    config = write_config(tmp_path, engine={"fault_oom_above": 1, "batch_window_ms": 200})
+    monkeypatch.setenv("PELUKIS_FAULT_OOM_ABOVE", "1")  # the engine process inherits it
+    config = write_config(tmp_path, engine={"batch_window_ms": 200})
     script = "/lang en\n" + "".join(
         f"/generate a quiet harbour --seed {i} --steps 2\n" for i in range(4))
     run = chat(config, script)
@@ -202,46 +203,38 @@ def test_an_unusable_image_folder_at_start_is_one_clear_line(tmp_path):
 
 async def test_an_image_folder_lost_while_running_gets_a_clear_answer(tmp_path):
     import asyncio
+    import io
     import shutil
 
     from bot.app import App
     from bot.config import load_config
+    from bot.frontends.console import ConsoleFrontEnd
+    from bot.i18n import t
     from bot.models import Incoming
 
-    class Recorder:
-        platform = "console"
-
-        def __init__(self):
-            self.failed: list[str] = []
-
-        async def job_status(self, job, text):
-            pass
-
-        def job_progress(self, job, step, total):
-            pass
-
-        async def job_done(self, job, result, caption):
-            raise AssertionError("no image should arrive")
-
-        async def job_failed(self, job, text):
-            self.failed.append(text)
-
     app = await App.open(load_config(write_config(tmp_path), must_exist=True))
-    recorder = Recorder()
-    app.add_frontend(recorder)
+    out = io.StringIO()  # what the console user sees
+    console = ConsoleFrontEnd(app.commands, app.board, lambda: None, stdin=io.StringIO(),
+                              stdout=out)
+    app.add_frontend(console)
     images = tmp_path / "images"
     await asyncio.to_thread(shutil.rmtree, images)
     await asyncio.to_thread(images.write_text, "now a file: the disk is 'full'")
     app.start()
     try:
-        await app.core.handle(Incoming(platform="console", chat_id="c", user_id="u",
-                                       text="/generate a green lamp --steps 1", locale="en"))
+        replies = await app.commands.handle(Incoming(
+            platform="console", chat_id="console", user_id="u",
+            text="/generate a green lamp --steps 1", locale="en"))
+        await app.board.opened(replies[0].job_id, f"console:{replies[0].job_id}",
+                               replies[0].text)
         for _ in range(600):
-            if recorder.failed:
+            if "couldn't save it" in out.getvalue():
                 break
             await asyncio.sleep(0.1)
-        assert recorder.failed and "couldn't save it" in recorder.failed[0]
-        await app.core.handle(Incoming(platform="console", chat_id="c", user_id="u",
-                                       text="/help", locale="en"))  # still answering
+        assert f"[#{replies[0].job_id}] " + t("en", "storage_error") in out.getvalue()
+        assert "Saved:" not in out.getvalue()
+        helped = await app.commands.handle(Incoming(platform="console", chat_id="console",
+                                                    user_id="u", text="/help", locale="en"))
+        assert "/generate" in helped[0].text  # still answering
     finally:
         await app.close()

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import buttons
+from bot.commands.registry import Commands
 from bot.config import Config, LimitsSection, StorageSection
-from bot.core import Core
 from bot.i18n import CATALOGS, t
 from bot.models import Incoming
+from bot.policy.blocklist import Blocklist
 from bot.storage import Store
 from bot.translator import Translator
 from engine.styles import StyleRegistry
@@ -24,11 +26,17 @@ async def core(tmp_path):
                     limits=LimitsSection(max_queued_per_user=3))
     store = await Store.open(tmp_path / "db", tmp_path / "img")
     woken = []
-    core = Core(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(store=store),
-                wake=lambda: woken.append(1))
-    core.woken = woken
+    core = commands_for(config, store, woken)
     yield core
     await store.close()
+
+
+def commands_for(config: Config, store: Store, woken: list | None = None) -> Commands:
+    woken = [] if woken is None else woken
+    core = Commands(config, store, StyleRegistry.load(ROOT / "adapters"),
+                    Translator(store=store), wake=lambda: woken.append(1))
+    core.woken = woken
+    return core
 
 
 def msg(text: str, user: str = "u1", private: bool = True, admin: bool = False,
@@ -37,7 +45,7 @@ def msg(text: str, user: str = "u1", private: bool = True, admin: bool = False,
                     private=private, is_admin=admin, locale=locale)
 
 
-async def say(core: Core, text: str, **kw) -> str:
+async def say(core: Commands, text: str, **kw) -> str:
     replies = await core.handle(msg(text, **kw))
     return "\n".join(r.text for r in replies)
 
@@ -175,7 +183,7 @@ async def test_indonesian_prompts_are_translated_unless_raw(core):
 async def test_buttons_refer_to_the_stored_job(core):
     first = await core.handle(msg("/generate a red kite --seed 5"))
     job = await core.store.job(first[0].job_id)
-    data = [b.data for b in core.job_buttons(job, "en", file_button=True)]
+    data = [b.data for b in buttons.job_buttons(job, "en", file_button=True)]
     assert data == [f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:file:{job.id}",
                     f"job:del:{job.id}"]
     assert all(len(d.encode()) <= 64 for d in data)
@@ -208,15 +216,19 @@ async def test_server_style_with_a_channel_override_and_server_wide_user_setting
                         text=text, private=False, locale="en", **kw)
 
     await core.handle(on("c1", "/style kancil", is_admin=True))
-    assert await core.chat_style(on("c2", "")) == "kancil"  # server-wide
+    assert await style_of(core, on("c2", "")) == "kancil"  # server-wide
     await core.handle(on("c2", "/style retro-anime channel", is_admin=True))
-    assert await core.chat_style(on("c2", "")) == "retro-anime"
-    assert await core.chat_style(on("c1", "")) == "kancil"
+    assert await style_of(core, on("c2", "")) == "retro-anime"
+    assert await style_of(core, on("c1", "")) == "kancil"
     await core.handle(on("c1", "/seed 9"))
     assert (await core.store.user_settings("discord", "guild", "u")).seed == 9
     replies = await core.handle(on("c2", "/generate a boat"))
     job = await core.store.job(replies[0].job_id)
     assert (job.seed, job.style, job.chat_id) == (9, "retro-anime", "c2")
+
+
+async def style_of(core: Commands, msg: Incoming) -> str:
+    return (await core.settings.resolve(msg)).style_name
 
 
 async def test_an_event_delivered_twice_makes_one_job(core):
@@ -244,15 +256,16 @@ async def test_innocent_prompts_pass(core, prompt):
 
 
 async def test_the_english_translation_is_checked_too(core):
-    core.blocklist = type(core.blocklist)(core.config.safety.model_copy(
-        update={"blocklist": ["black cat"], "default_blocklist": False}))
+    core = Commands(core.config, core.store, core.styles, core.translator,
+                    blocklist=Blocklist(core.config.safety.model_copy(
+                        update={"blocklist": ["black cat"], "default_blocklist": False})))
     replies = await core.handle(msg("/generate kucing hitam"))  # → "black cat"
     assert replies[0].text == t("en", "prompt_blocked")
 
 
 async def test_safety_mode_is_for_moderators_and_sets_the_threshold(core):
-    core.config = core.config.model_copy(update={"safety": core.config.safety.model_copy(
-        update={"check_test_model": True})})
+    core = commands_for(core.config.model_copy(update={"safety": core.config.safety.model_copy(
+        update={"check_test_model": True})}), core.store)
     assert await say(core, "/safety relaxed", private=False) == t("en",
                                                                   "safety_moderators_only")
     assert await say(core, "/safety relaxed", private=False, admin=True) == t(
@@ -266,8 +279,9 @@ async def test_safety_mode_is_for_moderators_and_sets_the_threshold(core):
 async def test_flood_limits(core):
     from bot.config import LimitsSection
 
-    core.config = core.config.model_copy(update={"limits": LimitsSection(
-        max_queued_per_user=100, max_jobs_per_hour=2, max_queued_per_chat=100, max_queue=4)})
+    core = commands_for(core.config.model_copy(update={"limits": LimitsSection(
+        max_queued_per_user=100, max_jobs_per_hour=2, max_queued_per_chat=100, max_queue=4)}),
+        core.store)
     for _ in range(2):
         assert (await core.handle(msg("/generate a boat", user="f")))[0].job_id
     limited = await say(core, "/generate a boat", user="f")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.dispatcher import Dispatcher
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.status import StatusBoard
 from bot.models import Job, JobState
 from bot.storage import Store
 from engine.protocol import ReadyInfo
@@ -29,7 +30,8 @@ async def setup(tmp_path: Path):
     async def make(**engine):
         config = load_config(write_config(tmp_path, engine=engine))
         store = await Store.open(tmp_path / "q.db", tmp_path / "images")
-        d = Dispatcher(config, store, StyleRegistry.load(ROOT / "adapters"), _no_engine)
+        d = Dispatcher(config, store, StyleRegistry.load(ROOT / "adapters"),
+                       StatusBoard(store), _no_engine)
         d.info = ReadyInfo(model="tiny", device="cpu", dtype="float32", width=64, height=64,
                            styles=[], lora_styles=[], test_model=True)
         made.append(store)

@@ -16,8 +16,10 @@ torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from engine import tiny  # noqa: E402
-from engine.core import Engine, EngineAborted, EngineInputError, EngineOOM  # noqa: E402
-from engine.protocol import BatchRequest, EngineSettings, JobSpec  # noqa: E402
+from engine.core import Engine  # noqa: E402
+from engine.errors import EngineError, ErrorKind  # noqa: E402
+from engine.protocol import BatchRequest, JobSpec  # noqa: E402
+from engine.settings import EngineSettings  # noqa: E402
 from engine.styles import StyleRegistry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +36,16 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def engine(model_cache: Path) -> Engine:
     torch.set_num_threads(1)
-    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters_dir=str(ADAPTERS),
-                                 cache_dir=str(model_cache), num_threads=1))
+    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters=str(ADAPTERS),
+                                 cache=str(model_cache), threads=1))
 
 
-def batch(style: str | None, *jobs: tuple[str, int], batch_id: int = 1, steps: int = STEPS,
+def batch(style: str | None, *jobs: tuple[str, int], steps: int = STEPS,
           negative: str = "", **kw) -> BatchRequest:
     specs = [JobSpec(job_id=i + 1, prompt=p, negative=negative, seed=s)
              for i, (p, s) in enumerate(jobs)]
     fields = {"width": 64, "height": 64, "steps": steps, "cfg": 7.5, **kw}
-    return BatchRequest(batch_id=batch_id, style=style, jobs=specs, **fields)
+    return BatchRequest(style=style, jobs=specs, **fields)
 
 
 def pixels(png: bytes) -> Image.Image:
@@ -116,10 +118,10 @@ def test_ready_info(engine: Engine) -> None:
 def test_same_request_same_bytes(engine: Engine) -> None:
     torch.set_num_threads(1)
     req = batch("retro-anime", ("a cat on a roof", 42))
-    first = engine.run_batch(req)
+    first = engine.run_batch(req, batch_id=1)
     engine.run_batch(batch("kancil", ("something else", 7)))  # state in between
-    second = engine.run_batch(req)
-    assert first[0].png == second[0].png
+    second = engine.run_batch(req, batch_id=2)
+    assert first[0].png == second[0].png and second[0].batch_id == 2
     assert first[0].clip_score == second[0].clip_score
     image = pixels(first[0].png)
     assert image.format == "PNG" and image.size == (64, 64) and image.mode == "RGB"
@@ -197,13 +199,15 @@ def test_progress_and_abort(engine: Engine) -> None:
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
     seen: list[int] = []
-    with pytest.raises(EngineAborted):
+    with pytest.raises(EngineError) as caught:
         engine.run_batch(batch("kancil", ("a cat", 1), steps=20),
                          on_step=lambda s, t: seen.append(s), should_abort=lambda: len(seen) >= 2)
+    assert caught.value.kind == ErrorKind.ABORTED
     assert seen == [1, 2]
-    with pytest.raises(EngineAborted):  # aborted before it started: not even one step
+    with pytest.raises(EngineError) as caught:  # aborted before it started: not even one step
         engine.run_batch(batch(None, ("a cat", 1)), on_step=lambda s, t: seen.append(s),
                          should_abort=lambda: True)
+    assert caught.value.kind == ErrorKind.ABORTED
     assert seen == [1, 2]
     assert engine.pipe.interrupt  # pipe resets the flag on its next call
     assert len(engine.run_batch(batch(None, ("a cat", 1)))) == 1
@@ -216,8 +220,9 @@ def test_out_of_memory_becomes_engine_oom(engine: Engine, monkeypatch: pytest.Mo
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
 
     monkeypatch.setattr(engine, "pipe", oom)
-    with pytest.raises(EngineOOM, match="out of memory with 1 images of 64x64"):
+    with pytest.raises(EngineError, match="out of memory with 1 images of 64x64") as caught:
         engine.run_batch(batch(None, ("a cat", 1), steps=1))
+    assert caught.value.kind == ErrorKind.OOM
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,7 @@ def test_out_of_memory_becomes_engine_oom(engine: Engine, monkeypatch: pytest.Mo
     [
         ({"style": "watercolour"}, "'watercolour'"),
         ({"width": 65}, "width 65"),
-        ({"height": 56}, "height 56"),  # below min_size 64
+        ({"height": 56}, "height 56"),  # below min_side 64
         ({"width": 2048}, "width 2048"),
         ({"steps": 0}, "steps 0"),
         ({"steps": 101}, "steps 101"),
@@ -245,10 +250,10 @@ def test_check_inputs_names_the_bad_value(engine: Engine, change: dict, needle: 
     req = batch("kancil", ("a cat", 1))
     for key, value in change.items():
         setattr(req, key, value)
-    with pytest.raises(EngineInputError) as caught:
+    with pytest.raises(EngineError) as caught:
         engine.run_batch(req, on_step=lambda s, t: pytest.fail("ran a step"))
-    assert needle in str(caught.value)
-    assert isinstance(caught.value, ValueError)
+    assert needle in caught.value.message
+    assert caught.value.kind == ErrorKind.INVALID
 
 
 def test_check_inputs_accepts_edges(engine: Engine) -> None:

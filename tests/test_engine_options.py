@@ -18,8 +18,11 @@ torch = pytest.importorskip("torch")
 from PIL import Image  # noqa: E402
 
 from bot.config import ConfigError, load_config  # noqa: E402
-from engine.core import Engine, batch_cap, estimate_image_bytes, flag  # noqa: E402
-from engine.protocol import BatchRequest, EngineSettings, JobSpec, ReadyInfo  # noqa: E402
+from engine import gpu  # noqa: E402
+from engine.core import Engine  # noqa: E402
+from engine.gpu import batch_cap, estimate_image_bytes, resolve_auto  # noqa: E402
+from engine.protocol import BatchRequest, JobSpec, ReadyInfo  # noqa: E402
+from engine.settings import SCHEDULERS, EngineSettings  # noqa: E402
 from tests.conftest import ROOT, write_config  # noqa: E402
 
 ADAPTERS = ROOT / "adapters"
@@ -32,8 +35,8 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make(model_cache: Path, adapters: Path = ADAPTERS, **options) -> Engine:
     torch.set_num_threads(1)
-    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters_dir=str(adapters),
-                                 cache_dir=str(model_cache), num_threads=1, **options))
+    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters=str(adapters),
+                                 cache=str(model_cache), threads=1, **options))
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +46,7 @@ def engine(model_cache: Path) -> Engine:
 
 def request(style: str | None, n: int = 1, size: int = 64, steps: int = 3) -> BatchRequest:
     jobs = [JobSpec(job_id=i + 1, prompt=f"a cat number {i}", seed=100 + i) for i in range(n)]
-    return BatchRequest(batch_id=1, style=style, width=size, height=size, steps=steps, cfg=7.5,
-                        jobs=jobs)
+    return BatchRequest(style=style, width=size, height=size, steps=steps, cfg=7.5, jobs=jobs)
 
 
 def pixels(png: bytes) -> list[int]:
@@ -107,12 +109,12 @@ def test_ready_info_without_new_fields_still_parses() -> None:
 # ---------------------------------------------------------------- pure helpers
 
 
-def test_flag() -> None:
-    assert flag("auto", True) is True and flag("auto", False) is False
-    assert flag(True, False) is True and flag(False, True) is False
-    assert flag("on", False) is True and flag("off", True) is False
+def test_resolve_auto() -> None:
+    assert resolve_auto("auto", True) is True and resolve_auto("auto", False) is False
+    assert resolve_auto(True, False) is True and resolve_auto(False, True) is False
+    assert resolve_auto("on", False) is True and resolve_auto("off", True) is False
     with pytest.raises(ValueError, match="maybe"):
-        flag("maybe", True)
+        resolve_auto("maybe", True)
 
 
 def test_batch_cap_math() -> None:
@@ -147,16 +149,24 @@ def test_cpu_defaults(engine: Engine) -> None:
     assert not engine.pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_every_scheduler_the_config_allows_is_built(engine: Engine) -> None:
+    from engine.core import make_scheduler
+
+    config = engine.pipe.scheduler.config
+    built = {name: type(make_scheduler(config, name)).__name__ for name in SCHEDULERS}
+    assert built["dpm++"] == "DPMSolverMultistepScheduler" and len(set(built.values())) == 5
+    with pytest.raises(ValueError, match="unknown scheduler 'lms'"):
+        make(Path("/nonexistent"), scheduler="lms")  # refused before anything is loaded
+
+
 def test_sdpa_is_enforced(model_cache: Path) -> None:
     from diffusers.models.attention_processor import AttnProcessor
 
-    from engine import core
-
     e = make(model_cache, attention="default")
     e.pipe.unet.set_attn_processor(AttnProcessor())  # the classic, matrix-materialising one
-    assert core._attention_kind(e.pipe.unet) == "AttnProcessor"
-    core._use_sdpa(e.pipe.unet)
-    assert core._attention_kind(e.pipe.unet) == "AttnProcessor2_0"
+    assert gpu.attention_kind(e.pipe.unet) == "AttnProcessor"
+    gpu.use_sdpa(e.pipe.unet)
+    assert gpu.attention_kind(e.pipe.unet) == "AttnProcessor2_0"
 
 
 def test_png_encoding_in_the_pool_gives_the_same_bytes(engine: Engine) -> None:
@@ -175,7 +185,7 @@ def test_vae_slicing_and_tiling_follow_the_size(model_cache: Path, engine: Engin
     vae = engine.pipe.vae
     engine.run_batch(request(None, n=2))
     assert not vae.use_slicing and not vae.use_tiling  # 64 px: below both thresholds
-    sliced = make(model_cache, vae_slicing_above=32, vae_tiling_above=4096, min_size=32)
+    sliced = make(model_cache, vae_slicing_above=32, vae_tiling_above=4096, min_side=32)
     got = sliced.run_batch(request(None, n=2))
     assert sliced.pipe.vae.use_slicing and not sliced.pipe.vae.use_tiling
     # slicing decodes one image at a time: on CPU the same bytes as the batched decode

@@ -13,7 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from engine import protocol as P
+from engine.errors import ErrorKind
+from engine.protocol import (
+    HEADER,
+    Abort,
+    BatchDone,
+    BatchRequest,
+    Generate,
+    ImageResult,
+    JobSpec,
+    Kind,
+    Message,
+    ReadyInfo,
+    Shutdown,
+    decode_header,
+    encode,
+    encode_raw,
+)
+from engine.settings import EngineSettings
 
 pytest.importorskip("torch")
 
@@ -32,7 +49,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Engine:
     """A started engine process and a blocking frame reader (with a deadline)."""
 
-    def __init__(self, settings: P.EngineSettings, log: Path):
+    def __init__(self, settings: EngineSettings, log: Path):
         self.log = log
         self.stderr = log.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -41,8 +58,8 @@ class Engine:
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
         )
 
-    def send(self, msg: dict) -> None:
-        self.proc.stdin.write(P.encode(msg))
+    def send(self, msg: Message | dict) -> None:
+        self.proc.stdin.write(encode_raw(msg) if isinstance(msg, dict) else encode(msg))
         self.proc.stdin.flush()
 
     def _read(self, n: int) -> bytes:
@@ -52,7 +69,7 @@ class Engine:
         return data
 
     def frame(self) -> tuple[dict, bytes]:
-        n_json, n_payload = P.decode_header(self._read(P.HEADER.size))
+        n_json, n_payload = decode_header(self._read(HEADER.size))
         msg = json.loads(self._read(n_json))
         return msg, self._read(n_payload) if n_payload else b""
 
@@ -61,7 +78,7 @@ class Engine:
         frames = []
         while True:
             frames.append(self.frame())
-            if frames[-1][0]["kind"] in (kind, P.DEAD):
+            if frames[-1][0]["kind"] in (kind, Kind.DEAD):
                 return frames
 
     def wait(self, timeout: float = 30) -> int:
@@ -82,9 +99,9 @@ def start(model_cache: Path, tmp_path: Path):
     started: list[Engine] = []
 
     def _start(**overrides) -> Engine:
-        fields = {"model": "tiny", "clip_model": "tiny", "adapters_dir": str(ROOT / "adapters"),
-                  "cache_dir": str(model_cache), "num_threads": 1, **overrides}
-        settings = P.EngineSettings(**fields)
+        fields = {"model": "tiny", "clip_model": "tiny", "adapters": str(ROOT / "adapters"),
+                  "cache": str(model_cache), "threads": 1, **overrides}
+        settings = EngineSettings(**fields)
         engine = Engine(settings, tmp_path / f"engine-{len(started)}.log")
         started.append(engine)
         return engine
@@ -94,68 +111,72 @@ def start(model_cache: Path, tmp_path: Path):
         engine.kill()
 
 
-def generate(batch_id: int, steps: int = 3, width: int = 64, **jobs_seed) -> dict:
-    req = P.BatchRequest(
-        batch_id=batch_id, style="kancil", width=width, height=64, steps=steps, cfg=7.0,
-        jobs=[P.JobSpec(job_id=10 * batch_id + i, prompt=p, seed=i)
+def generate(batch_id: int, steps: int = 3, width: int = 64) -> Generate:
+    return Generate(batch_id, BatchRequest(
+        style="kancil", width=width, height=64, steps=steps, cfg=7.0,
+        jobs=[JobSpec(job_id=10 * batch_id + i, prompt=p, seed=i)
               for i, p in enumerate(["a cat", "a boat"])],
-    )
-    return req.to_dict()
+    ))
 
 
 def test_round_trip(start) -> None:
     engine = start()
     msg, _ = engine.frame()
-    assert msg["kind"] == P.READY, msg
-    info = P.ReadyInfo.from_dict(msg)
+    assert msg["kind"] == Kind.READY, msg
+    info = ReadyInfo.from_dict(msg)
     assert (info.model, info.width, info.height, info.test_model) == ("tiny", 64, 64, True)
     assert info.lora_styles == ["fantasy-landscape", "kancil", "retro-anime"]
 
     engine.send(generate(1))
-    frames = engine.until(P.BATCH_DONE)
+    frames = engine.until(Kind.BATCH_DONE)
     kinds = [m["kind"] for m, _ in frames]
-    assert kinds == [P.PROGRESS] * 3 + [P.RESULT] * 2 + [P.BATCH_DONE]
+    assert kinds == [Kind.PROGRESS] * 3 + [Kind.RESULT] * 2 + [Kind.BATCH_DONE]
     assert [(m["step"], m["total"]) for m, _ in frames[:3]] == [(1, 3), (2, 3), (3, 3)]
-    results = [P.ImageResult.from_frame(m, payload) for m, payload in frames[3:5]]
+    results = [ImageResult.from_dict(m, payload) for m, payload in frames[3:5]]
     assert [r.job_id for r in results] == [10, 11]
     for r in results:
         image = Image.open(io.BytesIO(r.png))
         assert image.format == "PNG" and image.size == (64, 64)
         assert 0 <= r.clip_score <= 100 and r.batch_id == 1
-    assert frames[-1][0] == {"kind": P.BATCH_DONE, "batch_id": 1, "results": 2,
+    assert frames[-1][0] == {"kind": Kind.BATCH_DONE, "batch_id": 1, "results": 2,
                              "aborted_job_ids": []}
+    assert BatchDone.from_dict(frames[-1][0]) == BatchDone(1, 2, [])
 
     # an invalid batch is answered with ERROR; the process goes on
     engine.send(generate(2, width=65))
-    (msg, _), = engine.until(P.ERROR)
-    assert msg["batch_id"] == 2 and msg["error"] == "invalid" and "width 65" in msg["message"]
-    engine.send({"kind": P.GENERATE, "batch_id": 3, "jobs": "nonsense"})
-    (msg, _), = engine.until(P.ERROR)
-    assert msg["batch_id"] == 3 and msg["error"] == "invalid"
-    engine.proc.stdin.write(P.HEADER.pack(5, 0) + b"nope!")  # a frame that is not JSON
+    (msg, _), = engine.until(Kind.ERROR)
+    assert msg["batch_id"] == 2 and msg["error"] == ErrorKind.INVALID
+    assert "width 65" in msg["message"]
+    engine.send({"kind": Kind.GENERATE, "batch_id": 3, "jobs": "nonsense"})
+    (msg, _), = engine.until(Kind.ERROR)
+    assert msg["batch_id"] == 3 and msg["error"] == ErrorKind.INVALID
+    engine.send({"kind": "paint", "batch_id": 3})  # not a kind at all
+    (msg, _), = engine.until(Kind.ERROR)
+    assert msg["error"] == ErrorKind.INVALID and "unknown message kind 'paint'" in msg["message"]
+    engine.proc.stdin.write(HEADER.pack(5, 0) + b"nope!")  # a frame that is not JSON
     engine.proc.stdin.flush()
-    (msg, _), = engine.until(P.ERROR)
-    assert msg["batch_id"] is None and msg["error"] == "invalid"
+    (msg, _), = engine.until(Kind.ERROR)
+    assert msg["batch_id"] is None and msg["error"] == ErrorKind.INVALID
 
     # the same request again: the same bytes
     engine.send(generate(1))
-    again = [payload for m, payload in engine.until(P.BATCH_DONE) if m["kind"] == P.RESULT]
+    again = [payload for m, payload in engine.until(Kind.BATCH_DONE) if m["kind"] == Kind.RESULT]
     assert again == [r.png for r in results]
 
     # abort: a long batch stops at once
     engine.send(generate(4, steps=100))
-    engine.send({"kind": P.ABORT, "batch_id": 4})
-    msg, _ = engine.until(P.ERROR)[-1]
-    assert msg["batch_id"] == 4 and msg["error"] == "aborted", msg
+    engine.send(Abort(4))
+    msg, _ = engine.until(Kind.ERROR)[-1]
+    assert msg["batch_id"] == 4 and msg["error"] == ErrorKind.ABORTED, msg
 
     # abort of some jobs: their results are withheld
     engine.send(generate(5))
-    engine.send({"kind": P.ABORT, "batch_id": 5, "job_ids": [50]})
-    frames = engine.until(P.BATCH_DONE)
-    assert [m["job_id"] for m, _ in frames if m["kind"] == P.RESULT] == [51]
+    engine.send(Abort(5, [50]))
+    frames = engine.until(Kind.BATCH_DONE)
+    assert [m["job_id"] for m, _ in frames if m["kind"] == Kind.RESULT] == [51]
     assert frames[-1][0]["aborted_job_ids"] == [50]
 
-    engine.send({"kind": P.SHUTDOWN})
+    engine.send(Shutdown())
     assert engine.wait() == 0
     assert engine.proc.stdout.read() == b""  # nothing after the last frame
     assert "INFO pelukis.engine" in engine.log.read_text()  # logs went to stderr
@@ -164,21 +185,21 @@ def test_round_trip(start) -> None:
 def test_stdin_eof_and_sigterm_end_the_process(start) -> None:
     first, second = start(), start()
     for engine in (first, second):
-        assert engine.frame()[0]["kind"] == P.READY
+        assert engine.frame()[0]["kind"] == Kind.READY
     first.proc.stdin.close()  # the bot died
     assert first.wait() == 0
     second.send(generate(1, steps=100))
-    assert second.frame()[0]["kind"] == P.PROGRESS  # running
+    assert second.frame()[0]["kind"] == Kind.PROGRESS  # running
     second.proc.send_signal(signal.SIGTERM)
-    msg, _ = second.until(P.ERROR)[-1]
-    assert msg["error"] == "aborted" and "SIGTERM" in msg["message"]
+    msg, _ = second.until(Kind.ERROR)[-1]
+    assert msg["error"] == ErrorKind.ABORTED and "SIGTERM" in msg["message"]
     assert second.wait() == 0
 
 
 def test_startup_failure_sends_dead(start, tmp_path: Path) -> None:
-    engine = start(adapters_dir=str(tmp_path / "missing"))
+    engine = start(adapters=str(tmp_path / "missing"))
     started = time.monotonic()
     msg, _ = engine.frame()
-    assert msg["kind"] == P.DEAD and "missing" in msg["message"]
+    assert msg["kind"] == Kind.DEAD and "missing" in msg["message"]
     assert engine.wait() == 1
     assert time.monotonic() - started < 60

@@ -16,9 +16,12 @@ torch = pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
 
-from engine.core import Engine, EngineInputError  # noqa: E402
-from engine.protocol import BatchRequest, EngineSettings, JobSpec  # noqa: E402
-from engine.safety import SafetyChecker, blur  # noqa: E402
+from engine.core import Engine  # noqa: E402
+from engine.errors import EngineError, ErrorKind  # noqa: E402
+from engine.images import blur  # noqa: E402
+from engine.protocol import BatchRequest, JobSpec  # noqa: E402
+from engine.safety import SafetyChecker  # noqa: E402
+from engine.settings import EngineSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = ROOT / "adapters"
@@ -34,8 +37,8 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make(model_cache: Path, **options) -> Engine:
     torch.set_num_threads(1)
-    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters_dir=str(ADAPTERS),
-                                 cache_dir=str(model_cache), num_threads=1, **options))
+    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters=str(ADAPTERS),
+                                 cache=str(model_cache), threads=1, **options))
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +51,10 @@ def blurring(model_cache: Path) -> Engine:
     return make(model_cache, unsafe_action="blur")
 
 
-def batch(*jobs: tuple[str, int, float], style: str | None = "kancil",
-          batch_id: int = 1) -> BatchRequest:
+def batch(*jobs: tuple[str, int, float], style: str | None = "kancil") -> BatchRequest:
     specs = [JobSpec(job_id=i + 1, prompt=p, seed=s, safety_threshold=t)
              for i, (p, s, t) in enumerate(jobs)]
-    return BatchRequest(batch_id=batch_id, style=style, width=64, height=64, steps=STEPS,
-                        cfg=7.5, jobs=specs)
+    return BatchRequest(style=style, width=64, height=64, steps=STEPS, cfg=7.5, jobs=specs)
 
 
 def pixels(png: bytes) -> Image.Image:
@@ -123,8 +124,9 @@ def test_bad_safety_settings_fail_at_start(model_cache: Path, options: dict,
 def test_bad_safety_threshold_is_invalid(engine: Engine, threshold: object) -> None:
     req = batch(("a cat", 1, 0.0))
     req.jobs[0].safety_threshold = threshold
-    with pytest.raises(EngineInputError, match=f"safety_threshold {threshold!r}"):
+    with pytest.raises(EngineError, match=f"safety_threshold {threshold!r}") as caught:
         engine.run_batch(req, on_step=lambda s, t: pytest.fail("ran a step"))
+    assert caught.value.kind == ErrorKind.INVALID
 
 
 def test_threshold_edges_are_accepted(engine: Engine) -> None:
@@ -171,7 +173,7 @@ def test_flagged_when_the_score_reaches_the_threshold(engine: Engine, caplog) ->
     assert not probe.flagged and probe.unsafe_concept == "" and probe.png == plain.png
     thresholds = [0.001, score, round(score + 0.001, 4), 100.0]
     with caplog.at_level(logging.INFO, logger="pelukis.engine"):
-        results = engine.run_batch(batch(*[(prompt, seed, t) for t in thresholds], batch_id=7))
+        results = engine.run_batch(batch(*[(prompt, seed, t) for t in thresholds]), batch_id=7)
     for r, t in zip(results, thresholds, strict=True):
         assert r.unsafe_score == score
         assert r.flagged == (score >= t)

@@ -9,9 +9,11 @@ import time
 from tests.conftest import ROOT, write_config
 
 BOT_MODULES = [
-    "bot.cli", "bot.app", "bot.core", "bot.dispatcher", "bot.storage", "bot.parsing",
+    "bot.cli", "bot.app", "bot.commands.registry", "bot.jobs.dispatcher", "bot.storage",
+    "bot.jobs.status", "bot.jobs.delivery", "bot.policy.requests",
     "bot.frontends.console", "bot.generate_cli", "bot.translator", "engine.client",
-    "engine.protocol", "engine.styles", "bot.frontends.telegram", "bot.frontends.discord",
+    "engine.protocol", "engine.styles", "engine.errors", "engine.settings", "engine.faults",
+    "bot.frontends.telegram", "bot.frontends.discord",
     "bot.translation",
 ]
 HEAVY = ("torch", "diffusers", "transformers", "peft", "accelerate")

@@ -1,6 +1,6 @@
 import logging
 
-from bot.app import RedactSecrets
+from bot.logs import RedactSecrets
 
 
 def test_tokens_are_redacted_from_library_log_lines(monkeypatch):

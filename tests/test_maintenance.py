@@ -29,9 +29,9 @@ async def test_old_images_are_removed_and_their_buttons_say_so(tmp_path):
             await app.store.store_result(j, b"png", Result(j.id, 1, 1.0, str(path), 64, 64))
         await app.store.db.execute("UPDATE results SET created_at=? WHERE job_id=?",
                                    (time.time() - 2 * 86400, old.id))
-        assert await cleanup_images(app) == 1
+        assert await cleanup_images(app.config, app.store) == 1
         assert not app.store.image_path(old).exists() and app.store.image_path(new).exists()
-        assert await cleanup_images(app) == 0
+        assert await cleanup_images(app.config, app.store) == 0
     finally:
         await app.close()
 
@@ -43,7 +43,7 @@ async def test_the_watchdog_requeues_stuck_jobs(tmp_path):
         await app.store.mark_running([stuck, fresh])
         await app.store.db.execute("UPDATE jobs SET started_at=? WHERE id=?",
                                    (time.time() - 3600, stuck.id))
-        assert await watchdog(app) == 1
+        assert await watchdog(app.config, app.store, app.dispatcher) == 1
         assert (await app.store.job(stuck.id)).state == "queued"
         assert (await app.store.job(fresh.id)).state == "running"
     finally:
@@ -54,12 +54,12 @@ async def test_checkpoint_and_schedule(tmp_path):
     app = await open_app(tmp_path)
     try:
         await app.store.add_job(job())
-        await checkpoint(app, vacuum=True)
+        await checkpoint(app.store, vacuum=True)
         wal_size = await asyncio.to_thread(
             lambda: os.path.getsize(tmp_path / "pelukis.db-wal")
             if (tmp_path / "pelukis.db-wal").exists() else 0)
         assert wal_size == 0
-        scheduler = start_maintenance(app)
+        scheduler = start_maintenance(app.config, app.store, app.dispatcher)
         assert {j.id for j in scheduler.get_jobs()} == {"cleanup", "checkpoint", "vacuum",
                                                        "watchdog"}
         scheduler.shutdown(wait=False)

@@ -1,10 +1,17 @@
 import pytest
 
+from bot.commands.generate import GENERATE
+from bot.commands.registry import read_command as parse_command
 from bot.config import LimitsSection
 from bot.errors import UserError
-from bot.parsing import parse_command, parse_generate, size_for
+from bot.models import GenerateRequest
+from bot.sizes import size_for
 
 L = LimitsSection()
+
+
+def parse_generate(args: str, limits: LimitsSection) -> GenerateRequest:
+    return GenerateRequest(**GENERATE.parse(args, limits).values)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +36,7 @@ def test_not_commands(text):
 def test_options_anywhere_and_negative_runs_to_next_option():
     req = parse_generate("kucing --seed 42 lucu --no blurry, ugly --cfg 7,5 --ar 16:9", L)
     assert req.prompt == "kucing lucu"
-    assert (req.seed, req.cfg, req.negative, req.aspect) == (42, 7.5, "blurry, ugly", "16:9")
+    assert (req.seed, req.cfg, req.negative, req.aspect_ratio) == (42, 7.5, "blurry, ugly", "16:9")
 
 
 def test_phone_dashes_and_equals():

@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.caption import Caption, utf16_len
+from bot.commands.catalog import COMMANDS
+from bot.commands.registry import Commands
+from bot.commands.registry import read_command as parse_command
 from bot.config import Config, LimitsSection, StorageSection
-from bot.core import Core
 from bot.errors import UserError
 from bot.models import Incoming
-from bot.parsing import parse_command, parse_generate
 from bot.storage import Store
 from bot.translator import Translator
 from engine.styles import StyleRegistry
@@ -42,13 +43,17 @@ def test_parser_never_raises_anything_but_user_errors(text):
     cmd = parse_command(text)
     if cmd is None:
         return
-    try:
-        req = parse_generate(cmd.args, LIMITS)
-    except UserError:
-        return
-    assert req.prompt and len(req.prompt) <= LIMITS.prompt_max_chars
-    assert req.seed is None or 0 <= req.seed <= 2**32 - 1
-    assert req.cfg is None or LIMITS.cfg_min <= req.cfg <= LIMITS.cfg_max
+    for spec in COMMANDS:  # every command's grammar reads any text or says why not
+        try:
+            req = spec.parse(cmd.args, LIMITS)
+        except UserError:
+            continue
+        if spec.name == "generate":
+            assert req.get("prompt") and len(req.get("prompt")) <= LIMITS.prompt_max_chars
+        seed = req.get("seed", req.get("value") if spec.name == "seed" else None)
+        assert seed is None or 0 <= seed <= 2**32 - 1
+        cfg = req.get("cfg", req.get("value") if spec.name == "cfg" else None)
+        assert cfg is None or LIMITS.cfg_min <= cfg <= LIMITS.cfg_max
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,7 @@ def core(tmp_path_factory):
     config = Config(storage=StorageSection(database=str(folder / "db"),
                                            images=str(folder / "img")),
                     limits=LimitsSection(max_queued_per_user=1000))
-    core = Core(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(store=store))
+    core = Commands(config, store, StyleRegistry.load(ROOT / "adapters"), Translator(store=store))
     yield core, loop
     loop.run_until_complete(store.close())
     loop.close()

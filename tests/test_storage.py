@@ -1,7 +1,8 @@
 import sqlite3
 
 from bot.models import Job, JobState, Result
-from bot.storage import MIGRATIONS, Store, fair_order
+from bot.storage import Store
+from bot.storage.db import migrations
 
 
 def job(user: str, prompt: str = "cat", **kw) -> Job:
@@ -13,6 +14,22 @@ def job(user: str, prompt: str = "cat", **kw) -> Job:
 
 async def open_store(tmp_path) -> Store:
     return await Store.open(tmp_path / "db.sqlite", tmp_path / "images")
+
+
+def fair_order(jobs: list[Job]) -> list[Job]:
+    """The reference the SQL queue order is checked against: round robin across users,
+    everyone's 1st job (oldest first), then everyone's 2nd, …
+
+    For jobs queued together. The store keeps each job's round fixed from the moment it is
+    queued (``fair_round``), so that a newcomer is not pushed back each time a heavy user's
+    next job moves up a round (start-time fair queueing)."""
+    rank: dict[tuple[str, str], int] = {}
+    keyed = []
+    for job in sorted(jobs, key=lambda j: j.id):
+        who = (job.platform, job.user_id)
+        rank[who] = rank.get(who, -1) + 1
+        keyed.append((rank[who], job.id, job))
+    return [job for _, _, job in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def test_fair_order_is_round_robin_not_fifo():
@@ -30,7 +47,7 @@ async def test_schema_version_and_wal(tmp_path):
     store = await open_store(tmp_path)
     await store.close()
     con = sqlite3.connect(tmp_path / "db.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == len(migrations())
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # opening again applies nothing twice
     store = await open_store(tmp_path)
@@ -125,4 +142,82 @@ async def test_a_newcomer_is_not_pushed_back_by_a_backlog(tmp_path):
     # a job put back after a crash keeps its place at the front
     await store.requeue([first_round[0].id], "engine died")
     assert (await store.queue())[0].id == first_round[0].id
+    await store.close()
+
+
+async def test_a_failure_keeps_the_users_message_apart_from_the_operators_detail(tmp_path):
+    store = await open_store(tmp_path)
+    queued, running, done = [await store.add_job(job(u)) for u in "abc"]
+    await store.mark_running([running, done])
+    await store.store_result(done, b"png", Result(done.id, 1, 30.0, str(store.image_path(done)),
+                                                  64, 64))
+    await store.fail(queued.id, "image_withheld", {"concept": "gore"}, detail="withheld: gore")
+    await store.fail(running.id, "failed_retries")
+    await store.fail(done.id, "storage_error")  # ended already: left alone
+    q, r, d = [await store.job(j.id) for j in (queued, running, done)]
+    assert (q.state, q.error_key, q.error_values, q.error) == \
+        (JobState.FAILED, "image_withheld", {"concept": "gore"}, "withheld: gore")
+    assert (r.state, r.error_key, r.error_values, r.error) == \
+        (JobState.FAILED, "failed_retries", {}, "")
+    assert (d.state, d.error_key) == (JobState.DONE, "")
+    assert [j.id for j in await store.undelivered("console")] == [queued.id, running.id, done.id]
+    await store.close()
+
+
+async def test_a_failed_job_is_worded_in_its_users_language_at_delivery(tmp_path):
+    from bot.config import load_config
+    from bot.i18n import t
+    from bot.jobs.dispatcher import Dispatcher
+    from bot.jobs.status import StatusBoard
+    from engine.styles import StyleRegistry
+    from tests.conftest import ROOT, write_config
+
+    class Recorder:
+        platform = "console"
+
+        def __init__(self):
+            self.failed: dict[int, str] = {}
+
+        def edit_interval(self, ref):
+            return 0.0
+
+        def progress_step(self, ref):
+            return 0
+
+        async def edit_status(self, ref, text):
+            pass
+
+        def on_progress(self, job, step, total):
+            pass
+
+        async def finish(self, job, ref, outcome):
+            self.failed[job.id] = outcome.text
+            return ref
+
+    store = await open_store(tmp_path)
+    board = StatusBoard(store)
+    d = Dispatcher(load_config(write_config(tmp_path)), store,
+                   StyleRegistry.load(ROOT / "adapters"), board, lambda: None)
+    recorder = Recorder()
+    board.add_frontend(recorder)
+    en, id_, invalid, old = [await store.add_job(job(u, lang=lang))
+                             for u, lang in [("a", "en"), ("b", "id"), ("c", "id"), ("d", "en")]]
+    await store.fail(en.id, "image_withheld", {"concept": "gore"})
+    await store.fail(id_.id, "image_withheld", {"concept": "gore"})
+    await store.fail(invalid.id, "failed_invalid", detail="invalid: steps must be <= 50")
+    # a job failed before migration 0007: no key, its user's sentence in ``error``
+    await store.fail(old.id, "")
+    await store.db.execute("UPDATE jobs SET error='Sorry, worded before.' WHERE id=?",
+                           (old.id,))
+    for j in (en, id_, invalid, old):
+        d.delivery.later(j)
+    await d.delivery.drain()
+    assert recorder.failed == {
+        en.id: t("en", "image_withheld", concept="gore"),
+        id_.id: t("id", "image_withheld", concept="gore"),
+        invalid.id: t("id", "failed", reason=t("id", "failed_invalid")),
+        old.id: "Sorry, worded before.",
+    }
+    assert "steps" not in recorder.failed[invalid.id]  # the engine's English stays out
+    assert await store.undelivered("console") == []
     await store.close()

@@ -86,7 +86,7 @@ async def start(config, fake) -> tuple[App, TelegramService]:
     app = await App.open(config)
     service = TelegramService(app, fake.token)
     await service.initialize()
-    app.add_frontend(service.delivery)
+    app.add_frontend(service.frontend)
     app.start()
     await service.start()
     return app, service

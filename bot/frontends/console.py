@@ -1,8 +1,9 @@
 """The console chat: the same commands in a terminal (``python -m bot chat``).
 
-Interactive: line editing (readline) and a progress bar per image. Piped: reads one
-command per line from stdin and, at end of input, waits until every job it started (and
-any left from an earlier run) has ended, so scripts and tests can drive it.
+Interactive: line editing and completion of command names (readline, from the command
+specs) and a progress bar per image. Piped: reads one command per line from stdin and, at
+end of input, waits until every job it started (and any left from an earlier run) has
+ended, so scripts and tests can drive it.
 """
 
 from __future__ import annotations
@@ -10,42 +11,62 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from tqdm import tqdm
 
-from bot.app import App
-from bot.caption import Caption
+from bot.commands.registry import Commands
+from bot.frontends.base import Note, Picture
 from bot.i18n import t
-from bot.models import Incoming, Job, JobState, Result
+from bot.jobs.status import StatusBoard
+from bot.models import Incoming, Job
 
 PLATFORM = "console"
 CHAT = "console"
 
 
+def completions(commands: Commands, text: str) -> list[str]:
+    """Command names (every alias, both languages) that start with ``text``."""
+    return sorted(f"/{name} " for name in commands.by_name if f"/{name}".startswith(text))
+
+
 class ConsoleFrontEnd:
     platform = PLATFORM
 
-    def __init__(self, app: App, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
-        self.app = app
+    def __init__(self, commands: Commands, board: StatusBoard,
+                 idle: Callable[[], Awaitable[None]], default_lang: str = "id",
+                 stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+        self.commands = commands
+        self.board = board
+        self.idle = idle  # until every console job has ended and been shown
+        self.default_lang = default_lang
         self.stdin = stdin
         self.out = stdout
         self.interactive = stdin.isatty() and stdout.isatty()
         self.user = getpass.getuser() or "you"
         self._bars: dict[int, tqdm] = {}
-        self._last_status: dict[int, str] = {}
 
     def say(self, text: str, job_id: int | None = None) -> None:
         prefix = f"[#{job_id}] " if job_id is not None else ""
         print(prefix + text, file=self.out, flush=True)
 
-    # -- front end API used by the dispatcher ------------------------------------------------
-    async def job_status(self, job: Job, text: str) -> None:
-        if self._last_status.get(job.id) != text:
-            self._last_status[job.id] = text
-            self.say(text, job.id)
+    # -- a job's status: one line per change -------------------------------------------------
+    @staticmethod
+    def _job_id(ref: str) -> int | None:
+        tail = ref.rpartition(":")[2]
+        return int(tail) if tail.isdigit() else None
 
-    def job_progress(self, job: Job, step: int, total: int) -> None:
+    def edit_interval(self, ref: str) -> float:
+        return 0.0
+
+    def progress_step(self, ref: str) -> int:
+        return 0  # progress is a bar, not lines
+
+    async def edit_status(self, ref: str, text: str) -> None:
+        self.say(text, self._job_id(ref))
+
+    def on_progress(self, job: Job, step: int, total: int) -> None:
         bar = self._bars.get(job.id)
         if bar is None:
             bar = self._bars[job.id] = tqdm(
@@ -54,19 +75,16 @@ class ConsoleFrontEnd:
             )
         bar.update(step - bar.n)
 
-    async def job_done(self, job: Job, result: Result, caption: Caption) -> None:
-        self._close_bar(job.id)
-        self.say(t(job.lang, "console_saved", path=result.image_path), job.id)
-        self.say(caption.plain())
-
-    async def job_failed(self, job: Job, text: str) -> None:
-        self._close_bar(job.id)
-        self.say(text, job.id)
-
-    def _close_bar(self, job_id: int) -> None:
-        bar = self._bars.pop(job_id, None)
+    async def finish(self, job: Job, ref: str, outcome: Picture | Note) -> str:
+        bar = self._bars.pop(job.id, None)
         if bar is not None:
             bar.close()
+        if isinstance(outcome, Picture):
+            self.say(t(job.lang, "console_saved", path=outcome.result.image_path), job.id)
+            self.say(outcome.caption.plain())
+        else:
+            self.say(outcome.text, job.id)
+        return ref or f"{CHAT}:{job.id}"
 
     # -- the chat loop --------------------------------------------------------------------
     def _read_line(self) -> str | None:
@@ -78,31 +96,29 @@ class ConsoleFrontEnd:
         except EOFError:
             return None
 
+    def _enable_completion(self) -> None:
+        import readline  # line editing and history for input()
+
+        def complete(text: str, state: int) -> str | None:
+            found = completions(self.commands, text)
+            return found[state] if state < len(found) else None
+
+        readline.set_completer_delims(" ")
+        readline.set_completer(complete)
+        readline.parse_and_bind("tab: complete")
+
     async def run(self) -> None:
         if self.interactive:
-            import readline  # noqa: F401  (line editing and history for input())
-
-            self.say(t(self.app.config.bot.language, "console_welcome"))
+            self._enable_completion()
+            self.say(t(self.default_lang, "console_welcome"))
         while (line := await asyncio.to_thread(self._read_line)) is not None:
             line = line.strip()
             if not line:
                 continue
             msg = Incoming(platform=PLATFORM, chat_id=CHAT, user_id=self.user,
                            user_name=self.user, text=line, private=True)
-            for reply in await self.app.core.handle(msg):
+            for reply in await self.commands.handle(msg):
                 self.say(reply.text, reply.job_id)
                 if reply.job_id is not None:
-                    self._last_status[reply.job_id] = reply.text
-        await self.wait_idle()
-
-    async def wait_idle(self) -> None:
-        """Until no console job is queued or running and every result has been shown."""
-        store = self.app.store
-        while True:
-            busy = await store.jobs_in(JobState.QUEUED, JobState.RUNNING, platform=PLATFORM)
-            if not busy:
-                await self.app.dispatcher.drain()
-                if not await store.undelivered(PLATFORM):
-                    return
-                await self.app.dispatcher.deliver_pending(PLATFORM)
-            await asyncio.sleep(0.1)
+                    await self.board.opened(reply.job_id, f"{CHAT}:{reply.job_id}", reply.text)
+        await self.idle()

@@ -1,28 +1,9 @@
 """Every sentence the bot says in English. Keys and placeholders match ``id.py``."""
 
 MESSAGES: dict[str, str] = {
-    # help
-    "help": (
-        "🎨 I'm Pelukis: I paint pictures from your words, in Indonesian or English.\n"
-        "\n"
-        "/generate PROMPT (or /gambar) — paint a picture\n"
-        "   options: --seed N  --cfg X  --steps N  --no NEGATIVE  --style NAME  --ar W:H\n"
-        "/style — the styles; /style NAME picks one for this chat\n"
-        "/seed, /cfg, /steps, /negative — your own defaults\n"
-        "/lang id|en — my language; /raw on|off — translate your prompts or not\n"
-        "/settings — what I'll use for your next picture\n"
-        "/queue — what's waiting; /cancel — drop your waiting pictures\n"
-        "/safety strict|relaxed — the group's image check (admins)\n"
-        "\n"
-        "Example: /generate a cute cat at a market --style kancil --seed 42"
-    ),
     "unknown_command": "I don't know /{command}. Type /help to see what I can do.",
     "not_a_command": "Send /generate followed by what you'd like me to paint, or /help.",
-    # generate
-    "generate_usage": (
-        "Tell me what to paint, e.g. /generate a cat wearing a batik shirt. "
-        "Options: --seed N --cfg X --steps N --no NEGATIVE --style NAME --ar W:H"
-    ),
+    "generate_usage": "Tell me what to paint, e.g. /generate a cat wearing a batik shirt. Options: --seed N --cfg X --steps N --no NEGATIVE --style NAME --ar W:H",
     "prompt_too_long": "That prompt is too long: {length} characters, the limit is {limit}.",
     "negative_too_long": "The negative prompt is too long: {length} characters, the limit is {limit}.",
     "option_unknown": "I don't know the option {option}. Options: --seed --cfg --steps --no --style --ar --raw",
@@ -55,11 +36,8 @@ MESSAGES: dict[str, str] = {
     "progress": "Painting… {percent}%",
     "failed": "Sorry, I couldn't paint that one: {reason}",
     "failed_retries": "Sorry, the painter kept failing on this picture. Please try again later.",
-    "failed_invalid": "the request was refused ({detail})",
-    "cancelled": "Cancelled.",
-    "engine_starting": "The painter is warming up; your picture will start shortly.",
+    "failed_invalid": "the request was refused",
     "engine_restarting": "The painter is restarting; your picture is safe in the queue.",
-    # style
     "style_header": "Styles (current one marked ✅):",
     "style_line": "{mark} {name} — {title}: {description}",
     "style_none_line": "{mark} none — base model, no style",
@@ -68,7 +46,6 @@ MESSAGES: dict[str, str] = {
     "style_set": "This chat's style is now {title}.",
     "style_cleared": "This chat now uses the base model, without a style.",
     "style_moderators_only": "Only the group's admins can change its style.",
-    # user settings
     "seed_show": "Your seed: {seed}. Set it with /seed N or /seed random.",
     "seed_random_word": "random",
     "seed_set": "Your seed is now {seed}: the same prompt will give the same picture.",
@@ -89,24 +66,13 @@ MESSAGES: dict[str, str] = {
     "raw_show_on": "Your prompts go untranslated. /raw off to have them translated.",
     "raw_show_off": "I translate your Indonesian prompts into English. /raw on to send them as written.",
     "style_default": "the style's default",
-    "settings": (
-        "Your next picture:\n"
-        "style: {style}\n"
-        "seed: {seed}\n"
-        "cfg: {cfg}\n"
-        "steps: {steps}\n"
-        "negative: {negative}\n"
-        "size: {width}×{height}\n"
-        "language: {language}"
-    ),
-    # queue
+    "settings": "Your next picture:\nstyle: {style}\nseed: {seed}\ncfg: {cfg}\nsteps: {steps}\nnegative: {negative}\nsize: {width}×{height}\nlanguage: {language}",
     "queue_empty": "Nothing is waiting. Send /generate to paint something.",
     "queue_header": "In line ({count}):",
     "queue_line": "#{position} {user}: {prompt}",
     "queue_running": "▶ {user}: {prompt}",
     "cancel_none": "You have no pictures waiting.",
     "cancel_done": "Cancelled {count} of your waiting pictures.",
-    # caption
     "cap_prompt": "Prompt",
     "cap_english": "English",
     "cap_offline": "offline translation",
@@ -117,7 +83,6 @@ MESSAGES: dict[str, str] = {
     "cap_clip": "CLIP",
     "cap_test_model": "test model",
     "cap_none_style": "none",
-    # command menu (Telegram setMyCommands, Discord slash command descriptions)
     "cmd_generate": "Paint a picture from your words",
     "cmd_style": "List the styles or pick one for this chat",
     "cmd_seed": "Show or fix your seed",
@@ -130,7 +95,6 @@ MESSAGES: dict[str, str] = {
     "cmd_cancel": "Cancel your waiting pictures",
     "cmd_help": "What I do and how to use me",
     "error_generic": "Sorry, something went wrong on my side. Please try again.",
-    # buttons under an image
     "btn_reroll": "🎲 Reroll",
     "btn_keep_seed": "📌 Keep seed",
     "btn_file": "📄 Original PNG",
@@ -138,75 +102,62 @@ MESSAGES: dict[str, str] = {
     "job_gone": "That picture is no longer here.",
     "delete_not_allowed": "Only the person who asked for it, or an admin, can delete this picture.",
     "deleted": "Deleted.",
-    # console
     "console_welcome": "Pelukis console chat — type /help, Ctrl-D to leave.",
     "console_saved": "Saved: {path}",
-    # discord
-    "dc_cmd_generate": "generate",
-    "dc_cmd_generate_desc": "Paint a picture from your words, in Indonesian or English",
-    "dc_cmd_style": "style",
-    "dc_cmd_style_desc": "See the styles, or pick the style for this server or channel",
-    "dc_cmd_seed": "seed",
-    "dc_cmd_seed_desc": "Show or fix your seed (the same seed gives the same picture)",
-    "dc_cmd_cfg": "cfg",
-    "dc_cmd_cfg_desc": "Show or set your guidance scale (cfg)",
-    "dc_cmd_steps": "steps",
-    "dc_cmd_steps_desc": "Show or set your number of denoising steps",
-    "dc_cmd_negative": "negative",
-    "dc_cmd_negative_desc": "Show, set or clear your negative prompt",
-    "dc_cmd_settings": "settings",
-    "dc_cmd_settings_desc": "What your next picture will use",
-    "dc_cmd_queue": "queue",
-    "dc_cmd_queue_desc": "The pictures waiting to be painted",
-    "dc_cmd_cancel": "cancel",
-    "dc_cmd_cancel_desc": "Cancel your pictures that are still waiting",
-    "dc_cmd_lang": "lang",
-    "dc_cmd_lang_desc": "The language I speak to you",
-    "dc_cmd_help": "help",
-    "dc_cmd_help_desc": "What I do and how to use me",
-    "dc_opt_prompt": "prompt",
-    "dc_opt_prompt_desc": "What to paint",
-    "dc_opt_style": "style",
-    "dc_opt_style_desc": "The style for this picture (default: this channel's)",
-    "dc_opt_seed": "seed",
-    "dc_opt_seed_desc": "A fixed seed for this picture (default: yours, or random)",
-    "dc_opt_cfg": "cfg",
-    "dc_opt_cfg_desc": "Guidance scale: how closely the picture follows the prompt",
-    "dc_opt_steps": "steps",
-    "dc_opt_steps_desc": "Denoising steps: more is slower and finer",
-    "dc_opt_negative": "negative",
-    "dc_opt_negative_desc": "What must not appear in the picture",
-    "dc_opt_aspect": "aspect_ratio",
-    "dc_opt_aspect_desc": "Shape of the picture, width:height",
-    "dc_opt_raw": "raw",
-    "dc_opt_raw_desc": "Send the prompt to the painter as written, without translating it",
-    "dc_opt_style_name": "name",
-    "dc_opt_style_name_desc": "The style to use; leave it out to see the list",
-    "dc_opt_scope": "scope",
-    "dc_opt_scope_desc": "The whole server, or only this channel",
-    "dc_opt_value": "value",
-    "dc_opt_seed_value_desc": "Your seed, from 0 to 4294967295",
-    "dc_opt_cfg_value_desc": "Your guidance scale",
-    "dc_opt_steps_value_desc": "Your number of steps",
-    "dc_opt_random": "random",
-    "dc_opt_random_desc": "Use a new random seed for every picture",
-    "dc_opt_text": "text",
-    "dc_opt_negative_text_desc": "Your negative prompt, e.g. blurry, text, watermark",
-    "dc_opt_clear": "clear",
-    "dc_opt_clear_desc": "Clear your negative prompt",
-    "dc_opt_language": "language",
-    "dc_opt_language_desc": "Bahasa Indonesia or English",
-    "dc_choice_square": "Square 1:1",
-    "dc_choice_landscape_wide": "Wide landscape 16:9",
-    "dc_choice_portrait_tall": "Tall portrait 9:16",
-    "dc_choice_landscape": "Landscape 4:3",
-    "dc_choice_portrait": "Portrait 3:4",
-    "dc_choice_photo_wide": "Photo landscape 3:2",
-    "dc_choice_photo_tall": "Photo portrait 2:3",
-    "dc_choice_server": "Whole server",
-    "dc_choice_channel": "This channel only",
+    "choice_square": "Square 1:1",
+    "choice_landscape_wide": "Wide landscape 16:9",
+    "choice_portrait_tall": "Tall portrait 9:16",
+    "choice_landscape": "Landscape 4:3",
+    "choice_portrait": "Portrait 3:4",
+    "choice_photo_wide": "Photo landscape 3:2",
+    "choice_photo_tall": "Photo portrait 2:3",
+    "choice_server": "Whole server",
+    "choice_channel": "This channel only",
     "dc_style_moderators_only": "Only members with Manage Server or a moderator role can change the style here.",
     "dc_error": "Something went wrong on my side. Please try again in a moment.",
     "dc_rate_limited": "Discord asked me to slow down. Please try again in {seconds} seconds.",
     "dc_sent_below": "Done: your picture is in the reply below.",
+    "help_intro": "🎨 I'm Pelukis: I paint pictures from your words, in Indonesian or English.",
+    "help_example": "Example: /generate a cute cat at a market --style kancil --seed 42",
+    "help_generate": "PROMPT — paint a picture\n   options: --seed N  --cfg X  --steps N  --no NEGATIVE  --style NAME  --ar W:H  --raw",
+    "help_style": "— the styles; /style NAME picks one for this chat (admins in groups)",
+    "help_seed": "N|random — your own seed",
+    "help_cfg": "X — your guidance scale",
+    "help_steps": "N — your number of steps",
+    "help_negative": "TEXT|none — your own negative prompt",
+    "help_lang": "id|en — my language",
+    "help_raw": "on|off — send your prompts untranslated, or not",
+    "help_settings": "— what I'll use for your next picture",
+    "help_queue": "— what's waiting",
+    "help_cancel": "— drop your waiting pictures",
+    "help_safety": "strict|relaxed — the group's image check (admins)",
+    "help_help": "— this help",
+    "cmd_raw": "Send your prompts untranslated, or have them translated",
+    "cmd_safety": "Show or set this chat's image check (admins)",
+    "choice_unknown": "I don't know “{value}” here. Choose one of: {choices}.",
+    "raw_usage": "Choose on or off: /raw on",
+    "moderators_only": "Only the group's admins can do that.",
+    "opt_generate_prompt": "What to paint",
+    "opt_generate_style": "The style for this picture (default: this channel's)",
+    "opt_generate_seed": "A fixed seed for this picture (default: yours, or random)",
+    "opt_generate_cfg": "Guidance scale: how closely the picture follows the prompt",
+    "opt_generate_steps": "Denoising steps: more is slower and finer",
+    "opt_generate_negative": "What must not appear in the picture",
+    "opt_generate_aspect_ratio": "Shape of the picture, width:height",
+    "opt_generate_raw": "Send the prompt to the painter as written, without translating it",
+    "opt_style_name": "The style to use; leave it out to see the list",
+    "opt_style_scope": "The whole server, or only this channel",
+    "opt_seed_value": "Your seed, from 0 to 4294967295",
+    "opt_seed_random": "Use a new random seed for every picture",
+    "opt_cfg_value": "Your guidance scale",
+    "opt_steps_value": "Your number of steps",
+    "opt_negative_clear": "Clear your negative prompt",
+    "opt_negative_text": "Your negative prompt, e.g. blurry, text, watermark",
+    "opt_lang_language": "Bahasa Indonesia or English",
+    "opt_raw_translate": "on: prompts go untranslated; off: Indonesian is translated",
+    "opt_safety_mode": "strict or relaxed",
+    "choice_lang_id": "Bahasa Indonesia",
+    "choice_lang_en": "English",
+    "choice_raw_on": "on (untranslated)",
+    "choice_raw_off": "off (translated)",
 }

@@ -1,28 +1,9 @@
 """Semua kalimat bot dalam Bahasa Indonesia. Kunci dan placeholder sama dengan ``en.py``."""
 
 MESSAGES: dict[str, str] = {
-    # bantuan
-    "help": (
-        "🎨 Aku Pelukis: aku melukis gambar dari kata-katamu, dalam Bahasa Indonesia atau Inggris.\n"
-        "\n"
-        "/gambar PROMPT (atau /generate) — minta dilukiskan gambar\n"
-        "   opsi: --seed N  --cfg X  --steps N  --no NEGATIF  --style NAMA  --ar L:T\n"
-        "/style — daftar gaya; /style NAMA memilih gaya untuk obrolan ini\n"
-        "/seed, /cfg, /steps, /negative — pengaturan bawaanmu sendiri\n"
-        "/lang id|en — bahasaku; /raw on|off — prompt-mu diterjemahkan atau tidak\n"
-        "/settings — pengaturan untuk gambarmu berikutnya\n"
-        "/queue — antrean; /cancel — batalkan gambarmu yang masih mengantre\n"
-        "/safety strict|relaxed — pemeriksaan gambar di grup (admin)\n"
-        "\n"
-        "Contoh: /gambar kucing lucu di pasar --style kancil --seed 42"
-    ),
     "unknown_command": "Perintah /{command} tidak kukenal. Ketik /help untuk melihat apa yang bisa kulakukan.",
     "not_a_command": "Kirim /gambar lalu tulis apa yang ingin kulukis, atau /help.",
-    # gambar
-    "generate_usage": (
-        "Mau kulukis apa? Misalnya: /gambar kucing memakai baju batik. "
-        "Opsi: --seed N --cfg X --steps N --no NEGATIF --style NAMA --ar L:T"
-    ),
+    "generate_usage": "Mau kulukis apa? Misalnya: /gambar kucing memakai baju batik. Opsi: --seed N --cfg X --steps N --no NEGATIF --style NAMA --ar L:T",
     "prompt_too_long": "Prompt-nya kepanjangan: {length} karakter, batasnya {limit}.",
     "negative_too_long": "Prompt negatifnya kepanjangan: {length} karakter, batasnya {limit}.",
     "option_unknown": "Opsi {option} tidak kukenal. Opsi yang ada: --seed --cfg --steps --no --style --ar --raw",
@@ -55,11 +36,8 @@ MESSAGES: dict[str, str] = {
     "progress": "Sedang melukis… {percent}%",
     "failed": "Maaf, gambar ini gagal kulukis: {reason}",
     "failed_retries": "Maaf, pelukisnya berkali-kali gagal menggarap gambar ini. Coba lagi nanti, ya.",
-    "failed_invalid": "permintaannya ditolak ({detail})",
-    "cancelled": "Dibatalkan.",
-    "engine_starting": "Pelukisnya sedang bersiap; gambarmu segera digarap.",
+    "failed_invalid": "permintaannya ditolak",
     "engine_restarting": "Pelukisnya sedang dimulai ulang; gambarmu tetap aman di antrean.",
-    # gaya
     "style_header": "Gaya yang tersedia (yang sedang dipakai bertanda ✅):",
     "style_line": "{mark} {name} — {title}: {description}",
     "style_none_line": "{mark} none — model dasar, tanpa gaya",
@@ -68,7 +46,6 @@ MESSAGES: dict[str, str] = {
     "style_set": "Gaya obrolan ini sekarang {title}.",
     "style_cleared": "Obrolan ini sekarang memakai model dasar, tanpa gaya.",
     "style_moderators_only": "Hanya admin grup yang bisa mengganti gaya grup ini.",
-    # pengaturan pengguna
     "seed_show": "Seed-mu: {seed}. Atur dengan /seed N atau /seed random.",
     "seed_random_word": "acak",
     "seed_set": "Seed-mu sekarang {seed}: prompt yang sama akan menghasilkan gambar yang sama.",
@@ -89,24 +66,13 @@ MESSAGES: dict[str, str] = {
     "raw_show_on": "Prompt-mu tidak diterjemahkan. Ketik /raw off supaya diterjemahkan.",
     "raw_show_off": "Prompt berbahasa Indonesia-mu kuterjemahkan ke bahasa Inggris. Ketik /raw on untuk mengirimnya apa adanya.",
     "style_default": "bawaan gaya",
-    "settings": (
-        "Untuk gambarmu berikutnya:\n"
-        "gaya: {style}\n"
-        "seed: {seed}\n"
-        "cfg: {cfg}\n"
-        "langkah: {steps}\n"
-        "negatif: {negative}\n"
-        "ukuran: {width}×{height}\n"
-        "bahasa: {language}"
-    ),
-    # antrean
+    "settings": "Untuk gambarmu berikutnya:\ngaya: {style}\nseed: {seed}\ncfg: {cfg}\nlangkah: {steps}\nnegatif: {negative}\nukuran: {width}×{height}\nbahasa: {language}",
     "queue_empty": "Antrean kosong. Kirim /gambar untuk mulai melukis.",
     "queue_header": "Antrean ({count}):",
     "queue_line": "#{position} {user}: {prompt}",
     "queue_running": "▶ {user}: {prompt}",
     "cancel_none": "Kamu tidak punya gambar yang sedang mengantre.",
     "cancel_done": "{count} gambarmu yang mengantre sudah dibatalkan.",
-    # keterangan gambar
     "cap_prompt": "Prompt",
     "cap_english": "Inggris",
     "cap_offline": "terjemahan luring",
@@ -117,7 +83,6 @@ MESSAGES: dict[str, str] = {
     "cap_clip": "CLIP",
     "cap_test_model": "model uji",
     "cap_none_style": "tanpa gaya",
-    # menu perintah (setMyCommands Telegram, deskripsi slash command Discord)
     "cmd_generate": "Lukis gambar dari kata-katamu",
     "cmd_style": "Lihat daftar gaya atau pilih gaya untuk obrolan ini",
     "cmd_seed": "Lihat atau tetapkan seed-mu",
@@ -130,7 +95,6 @@ MESSAGES: dict[str, str] = {
     "cmd_cancel": "Batalkan gambarmu yang masih mengantre",
     "cmd_help": "Apa yang bisa kulakukan dan cara memakaiku",
     "error_generic": "Maaf, ada yang salah di pihakku. Coba lagi, ya.",
-    # tombol di bawah gambar
     "btn_reroll": "🎲 Ulangi",
     "btn_keep_seed": "📌 Simpan seed",
     "btn_file": "📄 PNG asli",
@@ -138,75 +102,62 @@ MESSAGES: dict[str, str] = {
     "job_gone": "Gambar itu sudah tidak ada.",
     "delete_not_allowed": "Hanya yang memintanya, atau admin, yang bisa menghapus gambar ini.",
     "deleted": "Sudah dihapus.",
-    # konsol
     "console_welcome": "Obrolan konsol Pelukis — ketik /help, Ctrl-D untuk keluar.",
     "console_saved": "Tersimpan: {path}",
-    # discord
-    "dc_cmd_generate": "gambar",
-    "dc_cmd_generate_desc": "Lukis gambar dari kata-katamu, dalam bahasa Indonesia atau Inggris",
-    "dc_cmd_style": "gaya",
-    "dc_cmd_style_desc": "Lihat daftar gaya, atau pilih gaya untuk server atau kanal ini",
-    "dc_cmd_seed": "seed",
-    "dc_cmd_seed_desc": "Lihat atau tetapkan seed-mu (seed yang sama menghasilkan gambar yang sama)",
-    "dc_cmd_cfg": "cfg",
-    "dc_cmd_cfg_desc": "Lihat atau atur skala panduan (cfg) milikmu",
-    "dc_cmd_steps": "langkah",
-    "dc_cmd_steps_desc": "Lihat atau atur jumlah langkah denoising-mu",
-    "dc_cmd_negative": "negatif",
-    "dc_cmd_negative_desc": "Lihat, atur, atau hapus prompt negatifmu",
-    "dc_cmd_settings": "pengaturan",
-    "dc_cmd_settings_desc": "Pengaturan yang dipakai untuk gambarmu berikutnya",
-    "dc_cmd_queue": "antrean",
-    "dc_cmd_queue_desc": "Gambar-gambar yang sedang menunggu dilukis",
-    "dc_cmd_cancel": "batal",
-    "dc_cmd_cancel_desc": "Batalkan gambarmu yang masih mengantre",
-    "dc_cmd_lang": "bahasa",
-    "dc_cmd_lang_desc": "Bahasa yang kupakai saat bicara denganmu",
-    "dc_cmd_help": "bantuan",
-    "dc_cmd_help_desc": "Apa yang bisa kulakukan dan cara memakaiku",
-    "dc_opt_prompt": "prompt",
-    "dc_opt_prompt_desc": "Apa yang mau dilukis",
-    "dc_opt_style": "gaya",
-    "dc_opt_style_desc": "Gaya untuk gambar ini (bawaannya: gaya kanal ini)",
-    "dc_opt_seed": "seed",
-    "dc_opt_seed_desc": "Seed tetap untuk gambar ini (bawaannya: seed-mu, atau acak)",
-    "dc_opt_cfg": "cfg",
-    "dc_opt_cfg_desc": "Skala panduan: seberapa dekat gambar mengikuti prompt",
-    "dc_opt_steps": "langkah",
-    "dc_opt_steps_desc": "Langkah denoising: makin banyak, makin lama dan makin halus",
-    "dc_opt_negative": "negatif",
-    "dc_opt_negative_desc": "Hal yang tidak boleh muncul di gambar",
-    "dc_opt_aspect": "rasio",
-    "dc_opt_aspect_desc": "Bentuk gambar, lebar:tinggi",
-    "dc_opt_raw": "apa_adanya",
-    "dc_opt_raw_desc": "Kirim prompt ke pelukis persis seperti yang kamu tulis, tanpa diterjemahkan",
-    "dc_opt_style_name": "nama",
-    "dc_opt_style_name_desc": "Gaya yang mau dipakai; kosongkan untuk melihat daftarnya",
-    "dc_opt_scope": "cakupan",
-    "dc_opt_scope_desc": "Seluruh server, atau hanya kanal ini",
-    "dc_opt_value": "nilai",
-    "dc_opt_seed_value_desc": "Seed-mu, dari 0 sampai 4294967295",
-    "dc_opt_cfg_value_desc": "Skala panduanmu",
-    "dc_opt_steps_value_desc": "Jumlah langkahmu",
-    "dc_opt_random": "acak",
-    "dc_opt_random_desc": "Pakai seed acak yang baru untuk setiap gambar",
-    "dc_opt_text": "teks",
-    "dc_opt_negative_text_desc": "Prompt negatifmu, misalnya: buram, teks, tanda air",
-    "dc_opt_clear": "hapus",
-    "dc_opt_clear_desc": "Hapus prompt negatifmu",
-    "dc_opt_language": "bahasa",
-    "dc_opt_language_desc": "Bahasa Indonesia atau Inggris",
-    "dc_choice_square": "Persegi 1:1",
-    "dc_choice_landscape_wide": "Lanskap lebar 16:9",
-    "dc_choice_portrait_tall": "Potret tinggi 9:16",
-    "dc_choice_landscape": "Lanskap 4:3",
-    "dc_choice_portrait": "Potret 3:4",
-    "dc_choice_photo_wide": "Foto lanskap 3:2",
-    "dc_choice_photo_tall": "Foto potret 2:3",
-    "dc_choice_server": "Seluruh server",
-    "dc_choice_channel": "Hanya kanal ini",
+    "choice_square": "Persegi 1:1",
+    "choice_landscape_wide": "Lanskap lebar 16:9",
+    "choice_portrait_tall": "Potret tinggi 9:16",
+    "choice_landscape": "Lanskap 4:3",
+    "choice_portrait": "Potret 3:4",
+    "choice_photo_wide": "Foto lanskap 3:2",
+    "choice_photo_tall": "Foto potret 2:3",
+    "choice_server": "Seluruh server",
+    "choice_channel": "Hanya kanal ini",
     "dc_style_moderators_only": "Hanya anggota dengan izin Kelola Server atau peran moderator yang bisa mengganti gaya di sini.",
     "dc_error": "Maaf, ada yang tidak beres di pihakku. Coba lagi sebentar lagi, ya.",
     "dc_rate_limited": "Discord memintaku untuk memperlambat. Coba lagi dalam {seconds} detik, ya.",
     "dc_sent_below": "Selesai! Gambarmu ada di balasan di bawah.",
+    "help_intro": "🎨 Aku Pelukis: aku melukis gambar dari kata-katamu, dalam Bahasa Indonesia atau Inggris.",
+    "help_example": "Contoh: /gambar kucing lucu di pasar --style kancil --seed 42",
+    "help_generate": "PROMPT — minta dilukiskan gambar\n   opsi: --seed N  --cfg X  --steps N  --no NEGATIF  --style NAMA  --ar L:T  --raw",
+    "help_style": "— daftar gaya; /gaya NAMA memilih gaya untuk obrolan ini (admin di grup)",
+    "help_seed": "N|acak — seed-mu sendiri",
+    "help_cfg": "X — skala panduanmu",
+    "help_steps": "N — jumlah langkahmu",
+    "help_negative": "TEKS|hapus — prompt negatifmu sendiri",
+    "help_lang": "id|en — bahasaku",
+    "help_raw": "on|off — prompt-mu dikirim tanpa diterjemahkan, atau tidak",
+    "help_settings": "— pengaturan untuk gambarmu berikutnya",
+    "help_queue": "— antrean",
+    "help_cancel": "— batalkan gambarmu yang masih mengantre",
+    "help_safety": "ketat|longgar — pemeriksaan gambar di grup (admin)",
+    "help_help": "— bantuan ini",
+    "cmd_raw": "Kirim prompt-mu tanpa diterjemahkan, atau diterjemahkan",
+    "cmd_safety": "Lihat atau atur pemeriksaan gambar obrolan ini (admin)",
+    "choice_unknown": "“{value}” tidak kukenal di sini. Pilih salah satu: {choices}.",
+    "raw_usage": "Pilih on atau off: /raw on",
+    "moderators_only": "Hanya admin grup yang bisa melakukan itu.",
+    "opt_generate_prompt": "Apa yang mau dilukis",
+    "opt_generate_style": "Gaya untuk gambar ini (bawaannya: gaya kanal ini)",
+    "opt_generate_seed": "Seed tetap untuk gambar ini (bawaannya: seed-mu, atau acak)",
+    "opt_generate_cfg": "Skala panduan: seberapa dekat gambar mengikuti prompt",
+    "opt_generate_steps": "Langkah denoising: makin banyak, makin lama dan makin halus",
+    "opt_generate_negative": "Hal yang tidak boleh muncul di gambar",
+    "opt_generate_aspect_ratio": "Bentuk gambar, lebar:tinggi",
+    "opt_generate_raw": "Kirim prompt ke pelukis persis seperti yang kamu tulis, tanpa diterjemahkan",
+    "opt_style_name": "Gaya yang mau dipakai; kosongkan untuk melihat daftarnya",
+    "opt_style_scope": "Seluruh server, atau hanya kanal ini",
+    "opt_seed_value": "Seed-mu, dari 0 sampai 4294967295",
+    "opt_seed_random": "Pakai seed acak yang baru untuk setiap gambar",
+    "opt_cfg_value": "Skala panduanmu",
+    "opt_steps_value": "Jumlah langkahmu",
+    "opt_negative_clear": "Hapus prompt negatifmu",
+    "opt_negative_text": "Prompt negatifmu, misalnya: buram, teks, tanda air",
+    "opt_lang_language": "Bahasa Indonesia atau Inggris",
+    "opt_raw_translate": "on: prompt tidak diterjemahkan; off: bahasa Indonesia diterjemahkan",
+    "opt_safety_mode": "ketat atau longgar",
+    "choice_lang_id": "Bahasa Indonesia",
+    "choice_lang_en": "English",
+    "choice_raw_on": "on (tanpa terjemahan)",
+    "choice_raw_off": "off (diterjemahkan)",
 }

@@ -5,19 +5,25 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
-from telegram import BotCommand
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeDefault,
+)
 from telegram.ext import AIORateLimiter, Application
 
-from bot.app import App
-from bot.frontends.telegram.delivery import TelegramDelivery
-from bot.frontends.telegram.handlers import Handlers
-from bot.i18n import t
+from bot.commands.spec import Access, Command
+from bot.frontends.telegram.delivery import TelegramFrontEnd
+from bot.frontends.telegram.handlers import TelegramHandlers
+from bot.i18n import LANGS, t
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("pelukis.telegram")
-
-MENU = ["generate", "style", "seed", "cfg", "steps", "negative", "lang", "settings", "queue",
-        "cancel", "help"]
 UPDATES = ["message", "callback_query"]
 
 
@@ -40,8 +46,8 @@ class TelegramService:
             .get_updates_read_timeout(cfg.poll_timeout_s + 10)
             .build()
         )
-        self.delivery = TelegramDelivery(self.application.bot, app.core, cfg.edit_interval_s)
-        self.handlers = Handlers(app, self.delivery.shown)
+        self.frontend = TelegramFrontEnd(self.application.bot, cfg.edit_interval_s)
+        self.handlers = TelegramHandlers(app.commands, app.board, app.config.bot.language)
         self.handlers.install(self.application)
         # The webhook path is secret but must not be the token (it would show in logs).
         self._path = hashlib.sha256(token.encode()).hexdigest()[:24]
@@ -70,10 +76,8 @@ class TelegramService:
     async def _set_commands(self) -> None:
         bot = self.application.bot
         try:
-            for lang, code in (("en", None), ("id", "id")):
-                await bot.set_my_commands(
-                    [BotCommand(name, t(lang, f"cmd_{name}")) for name in MENU],
-                    language_code=code)
+            for scope, code, commands in menus(self.app.commands.specs):
+                await bot.set_my_commands(commands, scope=scope, language_code=code)
         except Exception:
             log.warning("telegram: could not set the command menu", exc_info=True)
 
@@ -84,3 +88,18 @@ class TelegramService:
         if application.running:
             await application.stop()
         await application.shutdown()
+
+
+def menus(specs: tuple[Command, ...]) -> list[tuple[BotCommandScope, str | None,
+                                                    list[BotCommand]]]:
+    """(scope, language, commands) for ``setMyCommands``, from the command specs:
+    everyone's menu, and the group admins' one, which adds the moderator commands."""
+    everyone = [s for s in specs if s.in_menu]
+    admins = [s for s in specs if s.in_menu or s.access is not Access.ANYONE]
+    found = []
+    for scope, chosen in ((BotCommandScopeDefault(), everyone),
+                          (BotCommandScopeAllChatAdministrators(), admins)):
+        for lang in LANGS:
+            commands = [BotCommand(s.name, t(lang, s.description_key)) for s in chosen]
+            found.append((scope, None if lang == "en" else lang, commands))
+    return found

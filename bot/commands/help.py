@@ -1,0 +1,33 @@
+"""``/help`` (and ``/start``): generated from the command specs, in the user's language."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.commands.spec import Command, Request
+from bot.frontends.base import Reply
+from bot.i18n import t
+from bot.models import Incoming
+
+if TYPE_CHECKING:
+    from bot.commands.registry import Commands
+
+
+def help_text(specs: tuple[Command, ...], lang: str) -> str:
+    """The intro, one line per command (its name in ``lang`` first), an example."""
+    lines = [t(lang, "help_intro"), ""]
+    for spec in specs:
+        name = spec.name_id if lang == "id" else spec.name
+        other = spec.name if name != spec.name else (spec.aliases_id[:1] or ("",))[0]
+        alias = f" (/{other})" if other else ""
+        lines.append(f"/{name}{alias} {t(lang, spec.help_key)}")
+    lines += ["", t(lang, "help_example")]
+    return "\n".join(lines)
+
+
+async def show_help(cmds: Commands, msg: Incoming, req: Request, lang: str) -> list[Reply]:
+    return [Reply(help_text(cmds.specs, lang))]
+
+
+HELP = Command("help", show_help, aliases=("start",), aliases_id=("bantuan",),
+               private_answer=True)

@@ -1,0 +1,104 @@
+"""Every ended job reaches its user once: the stored picture, or its failure note worded in
+the user's language, through the status board; then it is marked delivered.
+
+A job ``done`` or ``failed`` without ``delivered_at`` is sent again at the next start (or
+when its platform logs in), so a crash between storing and sending loses nothing; the front
+ends make a repeated send show nothing twice (they edit the same status message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.caption import Caption
+from bot.commands.buttons import job_buttons
+from bot.frontends.base import Note, Picture
+from bot.i18n import t
+from bot.jobs.status import StatusBoard
+from bot.models import Job, JobState, Result
+from bot.storage import Store
+from engine import faults
+from engine.styles import StyleRegistry
+
+log = logging.getLogger("pelukis.delivery")
+
+
+def failure_text(job: Job) -> str:
+    """The failure note in the job's language, from its stored message key and values (a
+    job that failed before keys were stored has its user's sentence in ``error``)."""
+    if not job.error_key:
+        return job.error
+    text = t(job.lang, job.error_key, **job.error_values)
+    if job.error_key == "failed_invalid":  # the {reason} of the "failed" sentence
+        text = t(job.lang, "failed", reason=text)
+    return text
+
+
+class Delivery:
+    def __init__(self, store: Store, styles: StyleRegistry, board: StatusBoard,
+                 test_model: Callable[[], bool]):
+        self.store = store
+        self.styles = styles
+        self.board = board
+        self.test_model = test_model  # whether the engine runs the test model (caption)
+        self._tasks: set[asyncio.Task] = set()
+        self._delivering: set[int] = set()  # job ids being sent right now
+
+    def caption(self, job: Job, result: Result) -> Caption:
+        style = self.styles.get(job.style)
+        return Caption(
+            prompt=job.prompt, prompt_en=job.prompt_en, translator=job.translator,
+            style=style.title(job.lang) if style else t(job.lang, "cap_none_style"),
+            seed=result.seed, cfg=job.cfg, steps=job.steps, clip_score=result.clip_score,
+            test_model=self.test_model(), lang=job.lang,
+            notice=t(job.lang, "image_blurred") if result.flagged else "",
+        )
+
+    async def pending(self, platform: str) -> None:
+        """Send every ended job of ``platform`` that its user has not been shown yet."""
+        for job in await self.store.undelivered(platform):
+            self.later(job)
+
+    def later(self, job: Job) -> None:
+        """Send off the event loop's critical path: the next batch need not wait for it."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        task = asyncio.create_task(self._deliver(job.id), name=f"deliver-{job.id}")
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task, job_id: int = job.id) -> None:
+            self._tasks.discard(task)
+            self._delivering.discard(job_id)
+
+        task.add_done_callback(done)
+
+    async def drain(self) -> None:
+        """Wait for the deliveries in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _deliver(self, job_id: int) -> None:
+        job = await self.store.job(job_id)
+        if job is None or job.platform not in self.board.frontends:
+            return  # its platform isn't served by this process; sent when it is
+        try:
+            if job.state == JobState.DONE:
+                result = await self.store.result(job.id)
+                if result is None:
+                    return
+                # every button; a front end leaves out what its platform does not need
+                buttons = job_buttons(job, job.lang, file_button=True)
+                await self.board.finish(job, Picture(result, self.caption(job, result), buttons))
+                faults.exit_if("exit_after_send")  # testing seam: sent, not yet recorded
+            elif job.state == JobState.FAILED:
+                await self.board.finish(job, Note(failure_text(job)))
+            else:
+                return
+        except Exception:
+            log.exception("sending job %d failed; it will be sent again at the next start",
+                          job.id)
+            return
+        await self.store.mark_delivered(job.id)

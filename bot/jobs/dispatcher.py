@@ -1,0 +1,249 @@
+"""Keeps the engine busy: takes queued jobs in fair order, batches compatible ones
+(``scheduler.py``), runs them, stores every image before it is sent, and hands each ended
+job to ``delivery.py``. What users see of it goes through the status board.
+
+SQLite is the source of truth; an ``asyncio.Event`` wakes the loop when work arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from bot.config import Config
+from bot.i18n import t
+from bot.jobs.delivery import Delivery
+from bot.jobs.scheduler import SchedulerState, batch_request, pick_batch, size_jobs
+from bot.jobs.status import StatusBoard, position_text
+from bot.models import Job, JobState, Result
+from bot.storage import Store
+from engine import faults
+from engine.client import EngineClient
+from engine.errors import EngineError, ErrorKind
+from engine.protocol import ReadyInfo
+from engine.styles import StyleRegistry
+
+log = logging.getLogger("pelukis.dispatcher")
+
+ClientFactory = Callable[[], EngineClient]
+IDLE_POLL_S = 0.1
+
+
+class Dispatcher:
+    def __init__(self, config: Config, store: Store, styles: StyleRegistry,
+                 board: StatusBoard, client_factory: ClientFactory):
+        self.config = config
+        self.store = store
+        self.board = board
+        self.client_factory = client_factory
+        self.client: EngineClient | None = None
+        self.info: ReadyInfo | None = None
+        self.delivery = Delivery(store, styles, board, lambda: self.test_model)
+        self.scheduler = SchedulerState()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: set[int] = set()  # job ids of the batch in flight
+        self.batches_run = 0
+
+    # -- what others ask of it ---------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def abort_jobs(self, job_ids: list[int]) -> None:
+        """Cancelled jobs that are painting now: the engine drops them at its next step."""
+        if self.client is not None:
+            await self.client.abort(job_ids)
+
+    def is_running(self, job_id: int) -> bool:
+        """Whether ``job_id`` is in the batch the engine is painting now."""
+        return job_id in self._running
+
+    def native_size(self) -> tuple[int, int] | None:
+        return (self.info.width, self.info.height) if self.info else None
+
+    @property
+    def test_model(self) -> bool:
+        return self.info.test_model if self.info else self.config.engine.model == "tiny"
+
+    async def deliver_pending(self, platform: str) -> None:
+        """Send the ended jobs of ``platform`` not shown yet (a front end just logged in)."""
+        await self.delivery.pending(platform)
+
+    async def drain(self) -> None:
+        """Until the deliveries in flight have ended."""
+        await self.delivery.drain()
+
+    async def wait_idle(self, platform: str) -> None:
+        """Until no job of ``platform`` is queued or running and every one has been shown
+        (the console waits for this before it exits)."""
+        while True:
+            busy = await self.store.jobs_in(JobState.QUEUED, JobState.RUNNING,
+                                            platform=platform)
+            if not busy:
+                await self.delivery.drain()
+                if not await self.store.undelivered(platform):
+                    return
+                await self.delivery.pending(platform)
+            await asyncio.sleep(IDLE_POLL_S)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """At start: interrupted jobs run again; finished but unsent ones are sent."""
+        n = await self.store.requeue_interrupted()
+        if n:
+            log.warning("%d interrupted job(s) back in the queue", n)
+        for platform in self.board.frontends:
+            await self.delivery.pending(platform)
+
+    async def run(self) -> None:
+        """The loop: start the engine, then run batches until stopped."""
+        await self.recover()
+        backoff = self.config.engine.restart_backoff_s
+        while not self._stopping:
+            if self.client is None or not self.client.alive:
+                if not await self._start_engine():
+                    await asyncio.sleep(backoff)
+                    backoff = min(max(backoff, 0.5) * 2, 60.0)
+                    continue
+                backoff = self.config.engine.restart_backoff_s
+            batch = await self._next_batch()
+            if batch:
+                await self._run(batch)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        await self.delivery.drain()
+        if self.client is not None:
+            await self.client.close()
+
+    async def _start_engine(self) -> bool:
+        if self.client is not None:
+            await self.client.close()
+        self.client = self.client_factory()
+        try:
+            self.info = await self.client.start()
+        except EngineError as exc:
+            log.error("engine failed to start: %s", exc.message)
+            return False
+        log.info("engine ready: %s on %s (%s), %dx%d, styles with LoRA: %s",
+                 self.info.model, self.info.device, self.info.dtype, self.info.width,
+                 self.info.height, ", ".join(self.info.lora_styles) or "none")
+        return True
+
+    # -- batches ----------------------------------------------------------------------------
+    async def _next_batch(self) -> list[Job]:
+        """The next batch (``scheduler.pick_batch``), marked running; the others in the
+        queue are told their new position.
+
+        Batching window: a lone queued job starts at once. Only while a burst is arriving
+        (two or more jobs queued, fewer than a batch, the newest younger than
+        ``batch_window_ms``) does it wait out the rest of the window for more."""
+        queue = await self.store.queue()
+        if not queue:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 5.0)
+            return []
+        info = self.info
+        max_batch = self.config.engine.max_batch
+        if info is not None and info.max_batch:
+            max_batch = max(1, min(max_batch, info.max_batch))
+        window = self.config.engine.batch_window_ms / 1000
+        if window and 1 < len(queue) < max_batch:
+            # a burst is arriving: wait out the window, counted from its newest job
+            rest = window - (time.time() - max(j.created_at or 0.0 for j in queue))
+            if rest > 0:
+                await asyncio.sleep(rest)
+                queue = await self.store.queue()
+                if not queue:
+                    return []
+        size_jobs(queue, self.native_size() or (512, 512), self.config.limits.max_side)
+        batch = pick_batch(queue, self.scheduler, max_batch=max_batch,
+                           batch_pixels=info.batch_pixels if info is not None else 0)
+        await self.store.mark_running(batch)
+        taken = {j.id for j in batch}
+        for position, job in enumerate((j for j in queue if j.id not in taken), 1):
+            self.board.update(job, position_text(job.lang, position))
+        return batch
+
+    async def _run(self, batch: list[Job]) -> None:
+        assert self.client is not None
+        by_id = {j.id: j for j in batch}
+        for job in batch:
+            self.board.update(job, t(job.lang, "painting"))
+
+        def on_progress(step: int, total: int) -> None:
+            for job in batch:
+                self.board.progress(job, step, total)
+
+        self._running = {j.id for j in batch}
+        try:
+            results = await self.client.run_batch(batch_request(batch), on_progress)
+        except EngineError as exc:
+            self._running = set()
+            if exc.kind == ErrorKind.OOM and len(batch) > 1:
+                # out of GPU memory: the same jobs in two smaller batches before anything fails
+                half = len(batch) // 2
+                log.warning("batch %s ran out of memory; splitting it", [j.id for j in batch])
+                await self._run(batch[:half])
+                await self._run(batch[half:])
+                return
+            # cancelled jobs are no longer 'running', so this requeues only the others
+            await self._batch_failed(batch, exc)
+            return
+        finally:
+            self._running = set()
+        self.batches_run += 1
+        for res in results:
+            job = by_id[res.job_id]
+            if res.flagged:
+                log.info("moderation: image of job %d flagged by the image check (%s, %.1f)",
+                         job.id, res.unsafe_concept, res.unsafe_score)
+            if res.flagged and not res.png:  # withheld: the user is told why, nothing sent
+                await self.store.fail(job.id, "image_withheld", {"concept": res.unsafe_concept},
+                                      detail=f"withheld by the image check: "
+                                             f"{res.unsafe_concept} ({res.unsafe_score:.1f})")
+                self.delivery.later(job)
+                continue
+            result = Result(job.id, res.seed, res.clip_score, str(self.store.image_path(job)),
+                            res.width, res.height, res.generate_s, res.score_s,
+                            flagged=res.flagged)
+            try:
+                stored = await self.store.store_result(job, res.png, result)
+            except OSError as exc:  # disk full, folder not writable: a clear line, an answer
+                log.error("cannot store the image of job %d: %s", job.id, exc)
+                await self.store.fail(job.id, "storage_error",
+                                      detail=f"cannot store the image: {exc}")
+                self.delivery.later(job)
+                continue
+            if stored:
+                faults.exit_if("exit_after_store")  # testing seam: die with the image unsent
+                job.state = JobState.DONE
+                self.delivery.later(job)
+
+    async def _batch_failed(self, batch: list[Job], exc: EngineError) -> None:
+        ids = [j.id for j in batch]
+        if exc.kind == ErrorKind.INVALID:
+            log.warning("engine refused batch %s: %s", ids, exc.message)
+            for job in batch:
+                # the engine's detail is English and for the operator: the user gets the key
+                await self.store.fail(job.id, "failed_invalid",
+                                      detail=f"{exc.kind}: {exc.message}")
+                self.delivery.later(job)
+            return
+        log.error("batch %s failed (%s): %s", ids, exc.kind, exc.message)
+        retry = [j for j in batch if j.attempts < self.config.engine.max_attempts]
+        await self.store.requeue([j.id for j in retry], f"{exc.kind}: {exc.message}")
+        for job in batch:
+            if job in retry:
+                if exc.kind == ErrorKind.DEAD:
+                    self.board.update(job, t(job.lang, "engine_restarting"))
+            else:
+                await self.store.fail(job.id, "failed_retries",
+                                      detail=f"{exc.kind}: {exc.message}")
+                self.delivery.later(job)
+        self._wake.set()

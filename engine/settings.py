@@ -1,0 +1,109 @@
+"""What the engine process needs to start, and the allowed values of its options (torch-free).
+
+``EngineSettings`` travels as JSON on the engine's command line. Its field names are the
+``config.toml`` keys they come from (``[engine]``, and ``max_side``/``steps_max`` from
+``[limits]``); the bot's config validates ``[engine]`` with the types declared here, and the
+engine checks the same ones at start (``EngineSettings.check``). See docs/engine.md for what
+each GPU option does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
+
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]  # auto: fp16 on CUDA, fp32 elsewhere
+Scheduler = Literal["dpm++", "ddim", "euler", "euler-a", "pndm"]
+Attention = Literal["sdpa", "default"]  # sdpa: scaled_dot_product_attention; default: as loaded
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+UnsafeAction = Literal["withhold", "blur"]  # a flagged image: no image, or a heavily blurred one
+OnOffAuto = bool | Literal["auto"]  # "auto" = on for CUDA, off elsewhere
+
+DTYPES: tuple[str, ...] = get_args(Dtype)
+SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
+ATTENTIONS: tuple[str, ...] = get_args(Attention)
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+UNSAFE_ACTIONS: tuple[str, ...] = get_args(UnsafeAction)
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+
+DEFAULT_UNSAFE_CONCEPTS = (
+    "nudity", "naked body", "sexual content", "pornography", "graphic violence", "gore",
+    "blood and injuries", "dead body", "hate symbol", "weapon pointed at a person",
+)
+
+
+@dataclass(slots=True)
+class EngineSettings:
+    model: str = "tiny"  # "tiny" (the offline test pipeline) or a hub id / local folder
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    dtype: Dtype = "auto"
+    clip_model: str = "tiny"  # the CLIP model of the score and the image check
+    adapters: str = "adapters"  # the style packs
+    cache: str = "var/models"  # where the tiny model is built on first use
+    scheduler: Scheduler = "dpm++"
+    max_batch: int = 4  # images per pipeline call
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    # request limits (from [limits]; min_side has no key)
+    min_side: int = 64
+    max_side: int = 1024
+    steps_max: int = 100
+    # the GPU path (docs/engine.md)
+    attention: Attention = "sdpa"
+    channels_last: OnOffAuto = "auto"  # UNet weights/activations in channels-last layout
+    tf32: OnOffAuto = "auto"  # TF32 matmul + cuDNN (Ampere or later; fp32 ops only)
+    compile: bool = False  # torch.compile the UNet; warmed up at start for the native size
+    compile_mode: CompileMode = "reduce-overhead"
+    warmup: OnOffAuto = "auto"  # a short run at start (auto: on CUDA or with compile)
+    vae_slicing: OnOffAuto = "auto"  # decode a batch one image at a time (auto: big sides)
+    vae_tiling: OnOffAuto = "auto"  # decode in overlapping tiles (auto: very big sides)
+    vae_slicing_above: int = 512  # auto slicing for images with a side above this
+    vae_tiling_above: int = 1024  # auto tiling for images with a side above this
+    cpu_offload: OnOffAuto = "auto"  # model CPU offload (auto: GPUs under offload_below_gb)
+    offload_below_gb: float = 6.0
+    fuse_lora: bool = False  # fuse the LoRA into the weights when exactly one style has one
+    memory_per_image_mb: float = 0.0  # per image at the native size; 0 = measure/estimate
+    memory_reserve_mb: float = 1024.0  # GPU memory kept free when sizing batches
+    encode_threads: int = 2  # PNG encoding beside CLIP scoring; 0 = inline
+    # The image safety check (from [safety]): an image whose similarity to any of these
+    # concepts (100 × cosine) reaches the job's ``safety_threshold`` is flagged.
+    unsafe_concepts: list[str] = field(default_factory=lambda: list(DEFAULT_UNSAFE_CONCEPTS))
+    unsafe_action: UnsafeAction = "withhold"
+
+    def check(self) -> None:
+        """The options with a fixed set of values; ValueError naming the first bad one."""
+        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("compile_mode", self.compile_mode, COMPILE_MODES)
+        check_choice("unsafe_action", self.unsafe_action, UNSAFE_ACTIONS)
+        check_concepts(self.unsafe_concepts)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineSettings:
+        return cls(**json.loads(text))
+
+
+def check_choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {key} {value!r} (known: {', '.join(allowed)})")
+    return str(value)
+
+
+def check_concepts(concepts: object) -> list[str]:
+    """The concepts as a list of stripped, non-empty strings; ValueError otherwise."""
+    if not isinstance(concepts, list | tuple) or not all(
+        isinstance(c, str) and c.strip() for c in concepts
+    ):
+        raise ValueError(f"unsafe_concepts {concepts!r} must be a list of non-empty strings")
+    return [c.strip() for c in concepts]
+
+
+__all__ = [
+    "ATTENTIONS", "COMPILE_MODES", "DEVICE_PATTERN", "DTYPES", "SCHEDULERS", "UNSAFE_ACTIONS",
+    "Attention", "CompileMode", "Dtype", "EngineSettings", "OnOffAuto", "Scheduler",
+    "UnsafeAction", "check_choice", "check_concepts",
+]
