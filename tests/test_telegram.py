@@ -11,6 +11,8 @@ import pytest
 
 from bot.app import App
 from bot.caption import utf16_len
+from bot.commands.catalog import COMMANDS
+from bot.commands.help import help_text
 from bot.config import load_config
 from bot.frontends.telegram import TelegramService
 from bot.i18n import t
@@ -127,15 +129,23 @@ async def picture(fake: FakeBotAPI, status) -> tuple:
 async def test_private_chat_generate_flow(tg_config, fake):
     app, service = await start(tg_config, fake)
     try:
-        # the command menu, in English (default) and Indonesian
-        menus = await until(lambda: len(fake.calls_to("setMyCommands")) == 2 and
+        # the command menus from the specs: everyone's and the group admins', each in
+        # English (default) and Indonesian
+        menus = await until(lambda: len(fake.calls_to("setMyCommands")) == 4 and
                             fake.calls_to("setMyCommands"), what="setMyCommands")
-        assert {m.params.get("language_code") for m in menus} == {None, "id"}
-        assert [c["command"] for c in menus[0].params["commands"]][0] == "generate"
+        by_scope = {(m.params["scope"]["type"], m.params.get("language_code")):
+                    [c["command"] for c in m.params["commands"]] for m in menus}
+        everyone = [s.name for s in COMMANDS if s.in_menu]
+        assert by_scope[("default", None)] == by_scope[("default", "id")] == everyone
+        assert by_scope[("all_chat_administrators", "id")] == [s.name for s in COMMANDS]
+        assert "safety" not in everyone and everyone[0] == "generate"
+        indonesian = {c["command"]: c["description"] for m in menus
+                      if m.params.get("language_code") == "id" for c in m.params["commands"]}
+        assert indonesian["generate"] == t("id", "cmd_generate")
 
         fake.send_text(7, 7, "/start")
         help_msg = await until(lambda: fake.calls_to("sendMessage"), what="help")
-        assert help_msg[0].params["text"] == t("id", "help")
+        assert help_msg[0].params["text"] == help_text(COMMANDS, "id")
 
         fake.fail_next = {"editMessageMedia": 1}  # flood control: 429, retry after 1 s
         request = fake.send_text(7, 7, "/gambar kucing lucu di pasar --seed 42 --steps 2")
@@ -196,6 +206,43 @@ async def test_group_style_needs_admin_and_other_bots_are_ignored(tg_config, fak
         await until(lambda: any(c.params["text"] == t("id", "style_moderators_only")
                                 for c in fake.calls_to("sendMessage")[3:]))
         assert (await app.store.chat_settings("telegram", str(GROUP))).style == "kancil"
+    finally:
+        await stop(app, service)
+
+
+async def test_a_group_admin_may_set_the_image_check_and_skips_flood_limits(tg_config, fake):
+    """Rights come from the command spec on every command, asked of Telegram (getChatMember)
+    only when they matter: an admin's /safety is accepted, a member's refused; an admin
+    past the per-user limit still gets a picture queued."""
+    fake.admins.add((GROUP, ADMIN))
+    config = tg_config.model_copy(update={"limits": tg_config.limits.model_copy(
+        update={"max_queued_per_user": 1})})
+    app, service = await start(config, fake)
+    try:
+        m = fake.send_text(GROUP, MEMBER, "/safety relaxed")
+        denied = await until(lambda: replies_to(fake, "sendMessage", m["message_id"]))
+        assert denied[0].params["text"] == t("id", "safety_moderators_only")
+        m = fake.send_text(GROUP, ADMIN, f"/safety@{BOT_USERNAME} ketat")
+        ok = await until(lambda: replies_to(fake, "sendMessage", m["message_id"]))
+        assert ok[0].params["text"] == t("id", "safety_set", mode=t("id", "safety_strict"))
+        assert (await app.store.chat_settings("telegram", str(GROUP))).safety == "strict"
+        looks = fake.send_text(GROUP, MEMBER, "/safety")  # looking needs no rights
+        shown = await until(lambda: replies_to(fake, "sendMessage", looks["message_id"]))
+        assert shown[0].params["text"] == t("id", "safety_show", mode=t("id", "safety_strict"))
+        asked = len(fake.calls_to("getChatMember"))
+        # flood limits: the second waiting job of a member is refused, an admin's is not
+        for user in (MEMBER, ADMIN):  # one at a time: each is queued before the next
+            first = fake.send_text(GROUP, user, "/generate a boat --steps 40")
+            await status_photo(fake, first["message_id"])
+        member_again = fake.send_text(GROUP, MEMBER, "/generate a second boat")
+        admin_again = fake.send_text(GROUP, ADMIN, "/generate a second boat")
+        refused = await until(lambda: replies_to(fake, "sendMessage",
+                                                 member_again["message_id"]))
+        assert refused[0].params["text"].startswith(t("id", "queue_full", count=1,
+                                                      limit=1)[:20])
+        await status_photo(fake, admin_again["message_id"])  # queued: its status photo
+        # the first /generate of each asked nothing: rights are asked only at the limit
+        assert len(fake.calls_to("getChatMember")) - asked <= 2
     finally:
         await stop(app, service)
 
@@ -327,6 +374,6 @@ async def test_webhook_mode(tmp_path, fake):
         assert await asyncio.to_thread(post, "wrong") == 403  # only Telegram may post here
         assert await asyncio.to_thread(post, secret) == 200
         sent = await until(lambda: fake.calls_to("sendMessage"), what="help over webhook")
-        assert sent[0].params["text"] == t("en", "help")
+        assert sent[0].params["text"] == help_text(COMMANDS, "en")
     finally:
         await stop(app, service)
