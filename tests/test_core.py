@@ -307,3 +307,38 @@ async def test_a_locked_database_gets_a_clear_answer(core, tmp_path):
         blocker.close()
     assert answer == t("en", "db_busy")
     assert await say(core, "/seed 5") == t("en", "seed_set", seed=5)  # and then it works
+
+
+async def test_setting_an_unknown_or_misplaced_key_is_an_error(core):
+    from bot.policy.settings import Scope
+
+    with pytest.raises(KeyError):
+        await core.settings.set(msg(""), Scope.USER, colour="red")
+    with pytest.raises(KeyError):  # a style is a chat's, not a user's
+        await core.settings.set(msg(""), Scope.USER, style="kancil")
+    with pytest.raises(KeyError):  # a console chat has no server
+        await core.settings.set(msg(""), Scope.SERVER, style="kancil")
+    with pytest.raises(KeyError):  # the store refuses a typo too
+        await core.store.set_user("console", "chat", "u1", sed=5)
+
+
+async def test_effective_settings_walk_the_declared_scopes(core):
+    """user in chat → channel → server → style → config, in one resolver."""
+    def on(channel: str, user: str = "u", text: str = "", **kw) -> Incoming:
+        return Incoming(platform="discord", chat_id=channel, group_id="guild", user_id=user,
+                        text=text, private=False, locale="en", **kw)
+
+    limits = core.config.limits
+    base = await core.settings.resolve(on("c1"))
+    assert (base.style, base.cfg, base.steps, base.seed) == (
+        None, limits.default_cfg, limits.default_steps, None)  # config
+    await core.handle(on("c1", is_admin=True, text="/style kancil"))  # server-wide
+    kancil = core.styles.get("kancil")
+    server = await core.settings.resolve(on("c2"))
+    assert (server.style_name, server.cfg, server.steps) == ("kancil", kancil.cfg, kancil.steps)
+    await core.handle(on("c2", is_admin=True, text="/style retro-anime channel"))
+    assert (await core.settings.resolve(on("c2"))).style_name == "retro-anime"
+    await core.handle(on("c1", text="/cfg 3"))  # the user's own, server-wide on Discord
+    mine = await core.settings.resolve(on("c2"))
+    assert mine.cfg == 3.0 and (await core.settings.resolve(on("c2", user="v"))).cfg != 3.0
+    assert (await core.settings.resolve(on("c1"), style="none")).style is None  # --style none

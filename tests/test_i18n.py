@@ -27,3 +27,17 @@ def test_locale_mapping():
     assert lang_from_locale("pt_BR") is None
     assert lang_from_locale(None) is None
     assert t("xx", "queued", position=3) == t("id", "queued", position=3)
+
+
+def test_no_dead_keys():
+    """Every sentence is said somewhere: its key appears in the code, or belongs to a family
+    the code builds from a spec or a value (``cmd_<name>``, ``safety_<mode>``, …)."""
+
+    from tests.conftest import ROOT
+
+    code = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py")
+                     if "i18n" not in p.parts)
+    families = ("cmd_", "help_", "opt_", "safety_", "choice_")
+    dead = [key for key in CATALOGS["en"] if not key.startswith(families)
+            and f'"{key}"' not in code and f"'{key}'" not in code]
+    assert dead == []

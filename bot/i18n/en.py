@@ -113,7 +113,6 @@ MESSAGES: dict[str, str] = {
     "choice_photo_tall": "Photo portrait 2:3",
     "choice_server": "Whole server",
     "choice_channel": "This channel only",
-    "dc_style_moderators_only": "Only members with Manage Server or a moderator role can change the style here.",
     "dc_error": "Something went wrong on my side. Please try again in a moment.",
     "dc_rate_limited": "Discord asked me to slow down. Please try again in {seconds} seconds.",
     "dc_sent_below": "Done: your picture is in the reply below.",

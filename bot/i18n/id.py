@@ -113,7 +113,6 @@ MESSAGES: dict[str, str] = {
     "choice_photo_tall": "Foto potret 2:3",
     "choice_server": "Seluruh server",
     "choice_channel": "Hanya kanal ini",
-    "dc_style_moderators_only": "Hanya anggota dengan izin Kelola Server atau peran moderator yang bisa mengganti gaya di sini.",
     "dc_error": "Maaf, ada yang tidak beres di pihakku. Coba lagi sebentar lagi, ya.",
     "dc_rate_limited": "Discord memintaku untuk memperlambat. Coba lagi dalam {seconds} detik, ya.",
     "dc_sent_below": "Selesai! Gambarmu ada di balasan di bawah.",

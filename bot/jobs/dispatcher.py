@@ -42,6 +42,7 @@ class Dispatcher:
         self.client: EngineClient | None = None
         self.info: ReadyInfo | None = None
         self.delivery = Delivery(store, styles, board, lambda: self.test_model)
+        board.when_ready(self.delivery.pending)  # a platform logged in: send what waited
         self.scheduler = SchedulerState()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -67,10 +68,6 @@ class Dispatcher:
     @property
     def test_model(self) -> bool:
         return self.info.test_model if self.info else self.config.engine.model == "tiny"
-
-    async def deliver_pending(self, platform: str) -> None:
-        """Send the ended jobs of ``platform`` not shown yet (a front end just logged in)."""
-        await self.delivery.pending(platform)
 
     async def drain(self) -> None:
         """Until the deliveries in flight have ended."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.frontends.base import FrontEnd, Note, Picture
@@ -66,9 +67,20 @@ class StatusBoard:
         self.store = store
         self.frontends: dict[str, FrontEnd] = {}
         self._messages: dict[int, _Message] = {}
+        self._on_ready: list[Callable[[str], Awaitable[None]]] = []
 
     def add_frontend(self, frontend: FrontEnd) -> None:
         self.frontends[frontend.platform] = frontend
+
+    def when_ready(self, callback: Callable[[str], Awaitable[None]]) -> None:
+        """``callback(platform)`` runs each time a front end says it can send (delivery
+        sends what ended while the platform was away)."""
+        self._on_ready.append(callback)
+
+    async def ready(self, platform: str) -> None:
+        """A front end logged in (Discord's ``setup_hook``): messages can go out now."""
+        for callback in self._on_ready:
+            await callback(platform)
 
     def _message(self, job: Job) -> _Message:
         msg = self._messages.get(job.id)

@@ -21,6 +21,7 @@ class SettingsTables(Database):
         return ChatSettings(row["style"], row["lang"], row["safety"]) if row else ChatSettings()
 
     async def set_chat(self, platform: str, chat_id: str, **values: object) -> None:
+        _known(ChatSettings, values)
         current = await self.chat_settings(platform, chat_id)
         merged = {f.name: getattr(current, f.name) for f in fields(ChatSettings)} | values
         await self._exec(
@@ -41,6 +42,7 @@ class SettingsTables(Database):
                             bool(row["raw"]))
 
     async def set_user(self, platform: str, chat_id: str, user_id: str, **values: object) -> None:
+        _known(UserSettings, values)
         current = await self.user_settings(platform, chat_id, user_id)
         merged = {f.name: getattr(current, f.name) for f in fields(UserSettings)} | values
         await self._exec(
@@ -50,3 +52,10 @@ class SettingsTables(Database):
             (platform, chat_id, user_id, merged["seed"], merged["cfg"], merged["steps"],
              merged["negative"], merged["lang"], int(merged["raw"])),
         )
+
+
+def _known(kind: type, values: dict[str, object]) -> None:
+    """A key that is not a column of ``kind`` is a bug, not a setting to drop silently."""
+    unknown = set(values) - {f.name for f in fields(kind)}
+    if unknown:
+        raise KeyError(f"unknown {kind.__name__} key(s): {', '.join(sorted(unknown))}")

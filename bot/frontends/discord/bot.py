@@ -89,8 +89,8 @@ class PelukisBot(commands.Bot):
                 synced = await self.tree.sync(guild=guild)
                 log.info("Discord: %d commands synced to server %s", len(synced), guild_id)
         self.frontend.ready.set()
-        if self.app is not None:  # jobs that ended while we were away
-            await self.app.dispatcher.deliver_pending(PLATFORM)
+        if self.app is not None:  # jobs that ended while we were away go out now
+            await self.app.board.ready(PLATFORM)
 
     async def on_ready(self) -> None:
         log.info("Discord: logged in as %s (%s), %d servers", self.user,
