@@ -1,7 +1,7 @@
 """Benchmark the image path (a script, not a test). Every figure is a ratio against a baseline
 measured in the same run, on the same machine, with the same torch thread count.
 
-1. Overhead: ``/generate`` handed to the core (console path: Core → SQLite → Dispatcher →
+1. Overhead: ``/generate`` handed to the core (console path: Commands → SQLite → Dispatcher →
    engine client → engine process → PNG stored → front end's job_done) ÷ one bare diffusers
    ``pipe()`` call for the same job (same model folder, scheduler, size, steps, cfg, seed,
    threads), run in this process while the engine process sits idle. CLIP scoring is
@@ -54,6 +54,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from bot.app import App  # noqa: E402
 from bot.config import load_config  # noqa: E402
+from bot.frontends.base import Note, Picture  # noqa: E402
 from bot.models import Incoming, Job, JobState  # noqa: E402
 from bot.storage import Store  # noqa: E402
 from engine.client import EngineClient  # noqa: E402
@@ -108,19 +109,25 @@ class Recorder:
         self.failed: dict[int, str] = {}
         self.event = asyncio.Event()
 
-    async def job_status(self, job: Job, text: str) -> None:
+    def edit_interval(self, ref: str) -> float:
+        return 0.0
+
+    def progress_step(self, ref: str) -> int:
+        return 0
+
+    async def edit_status(self, ref: str, text: str) -> None:
         pass
 
-    def job_progress(self, job: Job, step: int, total: int) -> None:
+    def on_progress(self, job: Job, step: int, total: int) -> None:
         pass
 
-    async def job_done(self, job, result, caption) -> None:
-        self.done[job.id] = time.perf_counter()
+    async def finish(self, job: Job, ref: str, outcome: Picture | Note) -> str:
+        if isinstance(outcome, Note):
+            self.failed[job.id] = outcome.text
+        else:
+            self.done[job.id] = time.perf_counter()
         self.event.set()
-
-    async def job_failed(self, job: Job, text: str) -> None:
-        self.failed[job.id] = text
-        self.event.set()
+        return ref
 
     async def wait(self, ids: set[int]) -> None:
         while not ids <= set(self.done) | set(self.failed):
@@ -147,7 +154,7 @@ async def queue_job(app: App, user: str, prompt: str, seed: int, steps: int,
     if style:
         text += f" --style {style}"
     msg = Incoming(platform="console", chat_id="bench", user_id=user, user_name=user, text=text)
-    replies = await app.core.handle(msg)
+    replies = await app.commands.handle(msg)
     ids = [r.job_id for r in replies if r.job_id is not None]
     if not ids:
         raise RuntimeError(f"not queued: {[r.text for r in replies]}")

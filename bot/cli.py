@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "chat":
             return asyncio.run(_chat(config))
         if command == "generate":
-            from bot.generate_cli import generate
+            from bot.oneshot import generate
 
             return asyncio.run(generate(config, args))
         if command == "sync-commands":
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(sync_commands(config, args.guild, args.dry_run))
         if command == "translate":
-            from bot.generate_cli import translate
+            from bot.oneshot import translate
 
             return asyncio.run(translate(config, args.texts))
         return asyncio.run(_serve(config))

@@ -1,18 +1,22 @@
 """Typed records the bot passes around: incoming messages, settings, jobs, results.
 
-The job state machine (rows in ``jobs``, see ``bot/storage.py``)::
+The job state machine (rows in ``jobs``, see ``bot/storage/schema.sql`` and
+``bot/storage/jobs.py``)::
 
     queued ──▶ running ──▶ done ──▶ (delivered_at set)
       │  ▲        │  │
-      │  └────────┘  └──▶ failed      (engine refused it, or max_attempts runs crashed)
-      └──▶ cancelled                  (/cancel while queued)
+      │  └────────┘  └──▶ failed      (engine refused it or the image check withheld it,
+      │                               max_attempts runs crashed, or it couldn't be stored)
+      └──▶ cancelled                  (/cancel, while queued or painting)
 
 - A job is written ``queued`` before the user is told so.
 - ``running`` jobs found at start were interrupted: they go back to ``queued``
   (``attempts`` counts the runs started).
-- ``done`` means the image file and its ``results`` row are stored; the front end then
-  sends it and sets ``delivered_at``. A ``done`` job without ``delivered_at`` at start is
-  sent again, so every job ends exactly once for its user.
+- ``failed`` keeps the user's sentence as a message key and values (``error_key``,
+  ``error_values``), worded in the user's language at delivery; ``error`` is the operator's.
+- ``done`` means the image file and its ``results`` row are stored; delivery
+  (``bot/jobs/delivery.py``) then sends it and sets ``delivered_at``. A ``done`` job
+  without ``delivered_at`` at start is sent again, so every job ends once for its user.
 """
 
 from __future__ import annotations

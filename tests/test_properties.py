@@ -9,12 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.caption import Caption, utf16_len
+from bot.caption import Caption
 from bot.commands.catalog import COMMANDS
 from bot.commands.registry import Commands
 from bot.commands.registry import read_command as parse_command
 from bot.config import Config, LimitsSection, StorageSection
 from bot.errors import UserError
+from bot.frontends.telegram.render import caption_html, utf16_len
 from bot.models import Incoming
 from bot.storage import Store
 from bot.translator import Translator
@@ -98,7 +99,7 @@ def test_html_captions_are_valid_and_within_telegrams_limit(
         prompt, english, translator, style, seed, cfg, steps, score, test_model, lang):
     caption = Caption(prompt, english, translator, style[:64], seed, cfg, steps, score,
                       test_model, lang)
-    source = caption.html()
+    source = caption_html(caption)
     assert utf16_len(source) <= 1024
     text = TelegramHTML.check(source)
     assert f"{seed}" in text and f"{steps}" in text  # parameters are never cut

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.caption import utf16_len
 from bot.commands.catalog import COMMANDS
 from bot.commands.help import help_text
 from bot.config import load_config
 from bot.frontends.telegram import TelegramService
+from bot.frontends.telegram.render import utf16_len
 from bot.i18n import t
 from tests.conftest import write_config
 from tests.fake_telegram import BOT_USERNAME, FakeBotAPI

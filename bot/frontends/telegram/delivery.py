@@ -32,8 +32,8 @@ from telegram import (
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.caption import TELEGRAM_CAPTION_LIMIT, utf16_len
 from bot.frontends.base import Button, Note, Picture
+from bot.frontends.telegram.render import caption_html, fits_caption
 from bot.jobs.status import parse_ref, ref
 from bot.models import Job
 
@@ -55,16 +55,12 @@ def placeholder_png() -> bytes:
     return buf.getvalue()
 
 
-def _fits_caption(text: str) -> bool:
-    return utf16_len(text) <= TELEGRAM_CAPTION_LIMIT
-
-
 async def send_status_photo(bot: Bot, chat_id: int, text: str, *, reply_to: int | None,
                             reply_markup: InlineKeyboardMarkup | None = None) -> Message:
     """A job's status message: the placeholder photo, the status as its caption."""
     reply = ReplyParameters(reply_to, allow_sending_without_reply=True) \
         if reply_to is not None else None
-    if not _fits_caption(text):  # never for a status line; a text message then
+    if not fits_caption(text):  # never for a status line; a text message then
         return await with_retry(bot.send_message, chat_id, text, reply_parameters=reply,
                                 reply_markup=reply_markup)
     return await with_retry(bot.send_photo, chat_id, placeholder_png(), caption=text,
@@ -162,7 +158,7 @@ class TelegramFrontEnd:
         """The status message becomes the picture; sending it again edits it again."""
         png = await asyncio.to_thread(Path(picture.result.image_path).read_bytes)
         markup = keyboard(picture.buttons)
-        html = picture.caption.html()
+        html = caption_html(picture.caption)
         ids = parse_ref(status_ref)
         if ids is not None:
             media = InputMediaPhoto(png, caption=html, parse_mode=ParseMode.HTML)
@@ -184,7 +180,7 @@ class TelegramFrontEnd:
 
     async def _note(self, job: Job, status_ref: str, text: str) -> str:
         ids = parse_ref(status_ref)
-        if ids is not None and _fits_caption(text):
+        if ids is not None and fits_caption(text):
             try:
                 await with_retry(self.bot.edit_message_caption, chat_id=ids[0],
                                  message_id=ids[1], caption=text)

@@ -1,4 +1,5 @@
-"""``python -m bot generate`` (one image, no chat) and ``python -m bot translate``."""
+"""The one-shot subcommands, no chat: ``python -m bot generate`` (one image through the chat's
+request path) and ``python -m bot translate``."""
 
 from __future__ import annotations
 
