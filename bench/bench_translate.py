@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from bot.config import TranslationSection  # noqa: E402
 from bot.storage import Store  # noqa: E402
 from bot.translation import OfflineTranslator, detect_language, lexicon_size  # noqa: E402
-from bot.translator import Translator  # noqa: E402
-from bot.translator import normalise as cache_key  # noqa: E402
+from bot.translation.chain import Translator  # noqa: E402
+from bot.translation.chain import normalise as cache_key  # noqa: E402
 
 
 def load_prompts() -> list[str]:

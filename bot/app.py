@@ -13,7 +13,7 @@ from bot.jobs.dispatcher import ClientFactory, Dispatcher
 from bot.jobs.status import StatusBoard
 from bot.maintenance import start_maintenance
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.client import EngineClient
 from engine.styles import StyleRegistry
 

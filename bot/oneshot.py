@@ -21,7 +21,7 @@ from bot.policy.blocklist import Blocklist
 from bot.policy.requests import JobResolver
 from bot.policy.settings import Settings
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.client import EngineClient
 from engine.errors import EngineError
 from engine.styles import NONE, StyleRegistry

@@ -18,7 +18,7 @@ from bot.frontends.telegram.service import menus
 from bot.i18n import CATALOGS, LANGS
 from bot.models import Incoming
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
 from tests.conftest import ROOT, write_config
 

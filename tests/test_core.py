@@ -13,7 +13,7 @@ from bot.i18n import CATALOGS, t
 from bot.models import Incoming
 from bot.policy.blocklist import Blocklist
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from tests.conftest import ROOT, write_config
 BOT_MODULES = [
     "bot.cli", "bot.app", "bot.commands.registry", "bot.jobs.dispatcher", "bot.storage",
     "bot.jobs.status", "bot.jobs.delivery", "bot.policy.requests",
-    "bot.frontends.console", "bot.oneshot", "bot.translator", "engine.client",
+    "bot.frontends.console", "bot.oneshot", "bot.translation.chain", "engine.client",
     "engine.protocol", "engine.styles", "engine.errors", "engine.settings", "engine.faults",
     "bot.frontends.telegram", "bot.frontends.discord",
     "bot.translation",

@@ -18,7 +18,7 @@ from bot.errors import UserError
 from bot.frontends.telegram.render import caption_html, utf16_len
 from bot.models import Incoming
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
 from tests.test_telegram import TelegramHTML
 

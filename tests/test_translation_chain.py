@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import TranslationSection
 from bot.storage import Store
-from bot.translator import Breaker, Translator, normalise
+from bot.translation.chain import Breaker, Translator, normalise
 
 
 class FakeLibre:

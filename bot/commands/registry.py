@@ -33,7 +33,7 @@ from bot.policy.limits import check_quota
 from bot.policy.requests import JobResolver
 from bot.policy.settings import Scope, Settings
 from bot.storage import Store
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.commands")

@@ -13,7 +13,7 @@ from bot.errors import UserError
 from bot.models import SEED_MAX, GenerateRequest, Incoming, Job
 from bot.policy.blocklist import Blocklist
 from bot.policy.settings import Effective
-from bot.translator import Translator
+from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.requests")

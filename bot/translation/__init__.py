@@ -5,10 +5,15 @@
     OfflineTranslator().translate("kucing hitam besar")  # "big black cat"
 
 Translate when ``lang`` is "id" or "mixed"; "en" and "none" go to the model as written.
+
+The bot's full chain (SQLite cache → online providers → this offline translator) is
+``bot.translation.chain.Translator``; it is not imported here, so importing this package
+stays free of the bot's storage and config.
 """
 
 from .detect import Detection, detect_language
-from .offline import OfflineTranslator, lexicon_size, load_lexicon
+from .lexicon import lexicon_size, load_lexicon
+from .offline import OfflineTranslator
 from .protect import Segment, split_protected
 
 __all__ = [

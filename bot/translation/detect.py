@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal
 
-from .offline import OfflineTranslator
+from .lexer import Lexer
 from .protect import split_protected
 
 __all__ = ["Detection", "detect_language"]
@@ -66,8 +66,8 @@ def _p_indonesian(text: str) -> float:
 
 
 @functools.lru_cache(maxsize=1)
-def _analyser() -> OfflineTranslator:
-    return OfflineTranslator()
+def _lexer() -> Lexer:
+    return Lexer()
 
 
 def detect_language(text: str) -> Detection:
@@ -81,7 +81,7 @@ def detect_language(text: str) -> Detection:
     unknown: list[str] = []
     # the translator's lexing: phrases first ("cat air" is Indonesian), then words,
     # reduplication and affixes; loanwords and words of both languages are neutral
-    for unit in _analyser()._units(plain):
+    for unit in _lexer().units(plain):
         if unit.kind == "w":
             if unit.lang == "id" and unit.src:
                 n_id += 1

@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from bot.config import TranslationSection
 from bot.storage import Store
 
+from .detect import detect_language
+from .offline import OfflineTranslator
+from .protect import split_protected
+
 log = logging.getLogger("pelukis.translate")
 
 
@@ -91,12 +95,10 @@ class Translator:
         # Provider calls can hang past their timeout (the thread can't be killed): keep them
         # in their own small pool so they never starve asyncio's default executor.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="translate")
-        self._offline = None
+        self._offline: OfflineTranslator | None = None
 
     # -- the chain --------------------------------------------------------------------------
     async def to_english(self, text: str, *, raw: bool = False) -> Translation:
-        from bot.translation import detect_language
-
         if raw:
             return Translation(text, "none", "none")
         # in a thread: the first call loads py3langid's model (~0.7 s)
@@ -141,8 +143,6 @@ class Translator:
 
     # -- blocking work, in threads ----------------------------------------------------------
     def _translate_online(self, name: str, text: str) -> str:
-        from bot.translation import split_protected
-
         provider = self._providers.get(name)
         if provider is None:
             provider = self._providers[name] = make_provider(name, self.config)
@@ -161,8 +161,6 @@ class Translator:
 
     def _translate_offline(self, text: str) -> str:
         if self._offline is None:
-            from bot.translation import OfflineTranslator
-
             self._offline = OfflineTranslator()
         return self._offline.translate(text)
 
