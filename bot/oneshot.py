@@ -47,8 +47,6 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
              "raw": args.raw}, config.limits)
         ask = GenerateRequest(**request.values)
         resolver = JobResolver(config, styles, translator, Blocklist(config.safety))
-        if ask.style:
-            resolver.check_style(ask.style)
         settings = await Settings(config, store, styles).resolve(msg, style=ask.style)
         job = await resolver.resolve(msg, ask, settings)
     except UserError as err:

@@ -19,7 +19,7 @@ from bot.commands.spec import (
 from bot.config import LimitsSection
 from bot.errors import UserError
 from bot.frontends.base import Reply
-from bot.models import GenerateRequest, Incoming
+from bot.models import SEED_MAX, GenerateRequest, Incoming
 from bot.policy.limits import check_quota
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ GENERATE = Command(
                parse=check_prompt, max_length=lambda limits: limits.prompt_max_chars),
         Option("style", OptionType.STYLE, name_id="gaya", example="--style kancil"),
         Option("seed", OptionType.INT, flags=("s",), parse=parse_seed,
-               range=lambda limits: (0, 2**32 - 1), example="--seed 42"),
+               range=lambda limits: (0, SEED_MAX), example="--seed 42"),
         Option("cfg", OptionType.FLOAT, parse=parse_cfg,
                range=lambda limits: (limits.cfg_min, limits.cfg_max), example="--cfg 7.5"),
         Option("steps", OptionType.INT, name_id="langkah", parse=parse_steps,
