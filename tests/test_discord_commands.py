@@ -184,19 +184,16 @@ async def bot(app):
 def handled(app, monkeypatch) -> list[tuple]:
     """Every (Incoming, request) the core is asked to answer."""
     seen = []
-    answer = app.commands._answer
+    run = app.commands._run
 
-    async def spy(msg, request=None):
-        if isinstance(request, tuple):  # typed values: the request the spec makes of them
-            try:
-                seen.append((msg, request[0].request(request[1], app.config.limits)))
-            except UserError:
-                seen.append((msg, None))
-        else:
-            seen.append((msg, request))
-        return await answer(msg, request)
+    async def spy(msg, spec, read):
+        try:  # the request the spec makes of what the platform sent
+            seen.append((msg, read()))
+        except UserError:
+            seen.append((msg, None))
+        return await run(msg, spec, read)
 
-    monkeypatch.setattr(app.commands, "_answer", spy)
+    monkeypatch.setattr(app.commands, "_run", spy)
     return seen
 
 
@@ -574,10 +571,10 @@ def test_buttons_view_only_knows_its_templates():
 
 # -- the status message, through the board ------------------------------------------------
 def test_progress_texts_get_a_bar():
-    assert frontend.with_bar(t("en", "progress", percent=30)) == \
-        t("en", "progress", percent=30) + "\n`███░░░░░░░`"
-    assert frontend.with_bar(t("id", "progress", percent=100)).endswith("`██████████`")
-    assert frontend.with_bar(t("en", "painting")) == t("en", "painting")
+    progress_text = frontend.DiscordFrontEnd.progress_text
+    assert progress_text("en", 30) == t("en", "progress", percent=30) + "\n`███░░░░░░░`"
+    assert progress_text("id", 100).endswith("`██████████`")
+    assert progress_text("id", 0).startswith(t("id", "progress", percent=0))
 
 
 async def test_progress_reaches_the_status_message_in_steps(bot, app):
@@ -589,7 +586,7 @@ async def test_progress_reaches_the_status_message_in_steps(bot, app):
     app.board.progress(job, 3, 10)  # the same step: nothing new to show
     await settle(app)
     edits = [kw for n, kw in ia.calls[before:] if n == "edit_original_response"]
-    assert edits == [{"content": frontend.with_bar(t("en", "progress", percent=30))}]
+    assert edits == [{"content": frontend.DiscordFrontEnd.progress_text("en", 30)}]
 
 
 async def test_status_edits_fall_back_to_the_channel_message(bot, app, monkeypatch):

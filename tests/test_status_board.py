@@ -30,6 +30,9 @@ class Recording:
     def progress_step(self, status_ref: str) -> int:
         return 25
 
+    def progress_text(self, lang: str, percent: int) -> str:
+        return f"Painting… {percent}%"
+
     async def edit_status(self, status_ref: str, text: str) -> None:
         if self.fail_edits:
             self.fail_edits -= 1

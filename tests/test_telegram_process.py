@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from bot.frontends.telegram.delivery import placeholder_png
+from bot.frontends.telegram.frontend import placeholder_png
 from tests.conftest import ROOT, write_config
 from tests.fake_telegram import FakeBotAPI
 

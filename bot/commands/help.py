@@ -17,9 +17,8 @@ def help_text(specs: tuple[Command, ...], lang: str) -> str:
     """The intro, one line per command (its name in ``lang`` first), an example."""
     lines = [t(lang, "help_intro"), ""]
     for spec in specs:
-        name = spec.name_id if lang == "id" else spec.name
-        other = spec.name if name != spec.name else (spec.aliases_id[:1] or ("",))[0]
-        alias = f" (/{other})" if other else ""
+        name, other = (spec.name_id, spec.name) if lang == "id" else (spec.name, spec.name_id)
+        alias = f" (/{other})" if other != name else ""
         lines.append(f"/{name}{alias} {t(lang, spec.help_key)}")
     lines += ["", t(lang, "help_example")]
     return "\n".join(lines)

@@ -93,38 +93,35 @@ class Commands:
                      ) -> list[Reply]:
         """Answer one chat message: a typed ``Request``, a ``TextCommand`` the front end
         has read already, or else ``msg.text``. Never raises for bad input."""
-        return await self._answer(msg, request)
+        if isinstance(request, Request):
+            return await self._run(msg, request.command, lambda: request)
+        text = request if request is not None else read_command(msg.text)
+        spec = self.spec(text.name) if text is not None else None
+        if text is None or spec is None:
+            lang = await self.language(msg)
+            if text is None:
+                return [Reply(t(lang, "not_a_command"))] if msg.private else []
+            return [Reply(t(lang, "unknown_command", command=text.name))]
+        return await self._run(msg, spec, lambda: spec.parse(text.args, self.config.limits))
 
     async def handle_values(self, msg: Incoming, spec: Command, values: dict[str, Any]
                             ) -> list[Reply]:
         """Answer a command whose options the platform typed already (Discord): the spec
         checks them, with the same answers as for chat text."""
-        return await self._answer(msg, (spec, values))
+        return await self._run(msg, spec, lambda: spec.request(values, self.config.limits))
 
-    async def _answer(self, msg: Incoming,
-                      request: Request | TextCommand | tuple[Command, dict] | None
-                      ) -> list[Reply]:
+    async def _run(self, msg: Incoming, spec: Command, read: Callable[[], Request]
+                   ) -> list[Reply]:
+        """``read`` the request (its values checked), check access, run the handler."""
         lang = await self.language(msg)
-        name = request.command.name if isinstance(request, Request) else "?"
         try:
-            if isinstance(request, tuple):
-                name = request[0].name
-                request = request[0].request(request[1], self.config.limits)
-            elif not isinstance(request, Request):
-                text = request if request is not None else read_command(msg.text)
-                if text is None:
-                    return [Reply(t(lang, "not_a_command"))] if msg.private else []
-                spec = self.spec(text.name)
-                if spec is None:
-                    return [Reply(t(lang, "unknown_command", command=text.name))]
-                name = spec.name
-                request = spec.parse(text.args, self.config.limits)
+            request = read()
             await self._check_access(msg, request)
-            return await request.command.handler(self, msg, request, lang)
+            return await spec.handler(self, msg, request, lang)
         except UserError as err:
             return [Reply(t(lang, err.key, **err.values))]
         except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, …
-            log.error("database error while handling /%s: %s", name, exc)
+            log.error("database error while handling /%s: %s", spec.name, exc)
             return [Reply(t(lang, "db_busy"))]
 
     async def _check_access(self, msg: Incoming, request: Request) -> None:

@@ -58,6 +58,9 @@ class FrontEnd(Protocol):
     def progress_step(self, ref: str) -> int:
         """Percent steps progress is shown in (0: progress is not shown as edits)."""
 
+    def progress_text(self, lang: str, percent: int) -> str:
+        """How ``percent`` done reads in a status message."""
+
     async def edit_status(self, ref: str, text: str) -> None:
         """Show ``text`` in the status message ``ref``."""
 

@@ -63,6 +63,9 @@ class ConsoleFrontEnd:
     def progress_step(self, ref: str) -> int:
         return 0  # progress is a bar, not lines
 
+    def progress_text(self, lang: str, percent: int) -> str:
+        return t(lang, "progress", percent=percent)
+
     async def edit_status(self, ref: str, text: str) -> None:
         self.say(text, self._job_id(ref))
 

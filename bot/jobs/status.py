@@ -95,9 +95,10 @@ class StatusBoard:
         await self.store.set_status_ref(job_id, status_ref)
         msg = self._messages.setdefault(job_id, _Message())
         msg.ref, msg.shown, msg.last = status_ref, text, time.monotonic()
-        job = await self.store.job(job_id)
-        if job is not None and msg.wanted not in (None, text) and not msg.finished:
-            self._schedule(job, msg)
+        if msg.wanted not in (None, text) and not msg.finished:
+            job = await self.store.job(job_id)
+            if job is not None:
+                self._schedule(job, msg)
 
     # -- the dispatcher --------------------------------------------------------------------
     def update(self, job: Job, text: str) -> None:
@@ -124,7 +125,7 @@ class StatusBoard:
         percent = min(100, int(100 * step / max(total, 1)) // bucket * bucket)
         if percent != msg.percent:
             msg.percent = percent
-            self.update(job, t(job.lang, "progress", percent=percent))
+            self.update(job, fe.progress_text(job.lang, percent))
 
     async def finish(self, job: Job, outcome: Picture | Note) -> None:
         """The status message becomes ``outcome``; raises when the front end could not

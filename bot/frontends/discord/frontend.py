@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ import discord
 from bot.frontends.base import Note, Picture, Reply
 from bot.frontends.discord import embeds, views
 from bot.frontends.discord.embeds import clip
-from bot.i18n import CATALOGS, t
+from bot.i18n import t
 from bot.jobs.status import parse_ref
 from bot.jobs.status import ref as make_ref
 from bot.models import Job
@@ -35,18 +34,6 @@ PLATFORM = "discord"
 TOKEN_LIFETIME = timedelta(minutes=14)  # interaction tokens live 15 minutes
 READY_TIMEOUT_S = 60.0  # a delivery waits this long for the login before giving up
 PROGRESS_STEP = 10  # percent; one bar cell each
-# "Painting… 40%" in any language → 40 (the board sends the catalogue's "progress" text)
-_PROGRESS = [re.compile(re.escape(c["progress"]).replace(re.escape("{percent}"), r"(\d{1,3})"))
-             for c in CATALOGS.values()]
-
-
-def with_bar(text: str) -> str:
-    """A progress text gets a bar below it; any other text is left as it is."""
-    for pattern in _PROGRESS:
-        if m := pattern.fullmatch(text):
-            filled = min(int(m.group(1)), 100) // 10
-            return f"{text}\n`{'█' * filled}{'░' * (10 - filled)}`"
-    return text
 
 
 def fresh(interaction: discord.Interaction) -> bool:
@@ -81,10 +68,17 @@ class DiscordFrontEnd:
     def progress_step(self, ref: str) -> int:
         return PROGRESS_STEP
 
+    @staticmethod
+    def progress_text(lang: str, percent: int) -> str:
+        """The progress sentence with a bar below it, one cell per step."""
+        filled = min(percent, 100) // PROGRESS_STEP
+        bar = "█" * filled + "░" * (100 // PROGRESS_STEP - filled)
+        return f"{t(lang, 'progress', percent=percent)}\n`{bar}`"
+
     async def edit_status(self, ref: str, text: str) -> None:
         if not self.ready.is_set():  # never hold anyone up waiting for the login
             raise RuntimeError("not logged in to Discord yet")
-        content = clip(with_bar(text))
+        content = clip(text)
         interaction = self.interactions.get(ref)
         if interaction is not None and fresh(interaction):
             await interaction.edit_original_response(content=content)

@@ -2,8 +2,10 @@
 
 - ``service.py``: builds the Application (base_url, rate limiter), starts polling or a
   webhook, sets the command menu, stops cleanly.
-- ``handlers.py``: turns updates into core calls and core replies into messages.
-- ``delivery.py``: the dispatcher's side: status edits (throttled), progress, photos.
+- ``handlers.py``: turns updates into command requests and replies into messages.
+- ``frontend.py``: how a job's status message looks here (``TelegramFrontEnd``): status
+  edits, the chat action, the finished photo or note. The board throttles and stores.
+- ``render.py``: the caption as Telegram HTML within its UTF-16 limit.
 """
 
 import os

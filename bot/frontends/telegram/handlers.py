@@ -14,7 +14,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from bot.commands.registry import Commands, read_command
 from bot.frontends.base import Reply
-from bot.frontends.telegram.delivery import (
+from bot.frontends.telegram.frontend import (
     PLATFORM,
     keyboard,
     placeholder_png,

@@ -16,7 +16,7 @@ from telegram import (
 from telegram.ext import AIORateLimiter, Application
 
 from bot.commands.spec import Access, Command
-from bot.frontends.telegram.delivery import TelegramFrontEnd
+from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
 from bot.i18n import LANGS, t
 

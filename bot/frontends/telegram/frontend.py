@@ -34,6 +34,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from bot.frontends.base import Button, Note, Picture
 from bot.frontends.telegram.render import caption_html, fits_caption
+from bot.i18n import t
 from bot.jobs.status import parse_ref, ref
 from bot.models import Job
 
@@ -121,6 +122,9 @@ class TelegramFrontEnd:
 
     def progress_step(self, status_ref: str) -> int:
         return 25 if self._group(status_ref) else 10
+
+    def progress_text(self, lang: str, percent: int) -> str:
+        return t(lang, "progress", percent=percent)
 
     async def edit_status(self, status_ref: str, text: str) -> None:
         ids = parse_ref(status_ref)
