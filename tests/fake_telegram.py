@@ -363,3 +363,44 @@ class FakeBotAPI:
                     "can_post_stories": False, "can_edit_stories": False,
                     "can_delete_stories": False}
         return {"status": "member", "user": user}
+
+
+# -- what a chat ends up showing -----------------------------------------------------------
+def reply_id(params_or_message: dict) -> int | None:
+    """The message a call's ``reply_parameters`` (or a message's ``reply_to_message``)
+    answers."""
+    reply = params_or_message.get("reply_parameters") or params_or_message.get(
+        "reply_to_message")
+    return int(reply["message_id"]) if isinstance(reply, dict) else None
+
+
+def paintings(fake: FakeBotAPI, placeholder: bytes) -> dict[int, list[float]]:
+    """request message id → when a painting reached the user, each time it did: a photo sent
+    as a reply to the request, or a status photo (a placeholder that replied to it) edited
+    into the painting. An edit that changed nothing (a repeat after a crash) is not one."""
+    status_of: dict[int, int] = {}  # status message id → its request
+    seen: dict[int, list[float]] = {}
+    for c in fake.calls_to("sendPhoto"):
+        request = reply_id(c.params)
+        if request is None:
+            continue
+        if c.files.get("photo") == placeholder:
+            status_of[c.result["message_id"]] = request
+        else:
+            seen.setdefault(request, []).append(c.at)
+    for c in fake.calls_to("editMessageMedia"):
+        request = status_of.get(int(c.params["message_id"]))
+        if request is not None:
+            seen.setdefault(request, []).append(c.at)
+    return seen
+
+
+def left_behind(fake: FakeBotAPI, chat_id: int, placeholder: bytes,
+                notes: tuple[str, ...] = ("Maaf", "Sorry")) -> list[dict]:
+    """The bot's messages now in ``chat_id`` that are neither a painting nor a failure
+    note: status photos never turned into their picture, status texts never deleted."""
+    with fake._lock:
+        mine = [(key, m) for key, m in fake.messages.items() if key[0] == chat_id]
+        return [m for key, m in mine
+                if ("photo" in m and fake.photos.get(key) == placeholder)
+                or ("text" in m and not m["text"].startswith(notes))]

@@ -709,7 +709,8 @@ async def test_when_the_status_message_is_gone_the_image_is_a_reply(bot, app, mo
     ia.created_at -= timedelta(minutes=20)
     channel = Channel(editable=False)
     monkeypatch.setattr(bot, "get_channel", lambda cid: channel if cid == CHANNEL else None)
-    await app.board.finish(job, picture(tmp_path, job.id))
+    shown = await app.board.finish(job, picture(tmp_path, job.id))
+    await app.store.mark_delivered(job.id, shown)  # what the delivery records
     (sent,) = channel.sends
     assert sent["content"] == "<@1>" and sent["reference"].message_id == ia.original.id
     assert sent["file"].filename == f"pelukis-{job.id}-1.png"

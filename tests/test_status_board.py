@@ -123,11 +123,13 @@ async def test_a_failed_edit_is_tried_again_by_the_next_update(store):
     assert [c[1] for c in fe.calls] == ["painting"]
 
 
-async def test_finish_stores_the_message_that_shows_the_answer(store):
+async def test_finish_returns_the_message_that_shows_the_answer(store):
     board, fe = StatusBoard(store), Recording()
     board.add_frontend(fe)
     job = await new_job(store)  # no status message was ever sent
-    await board.finish(await store.job(job.id), Note("sorry"))
+    shown = await board.finish(await store.job(job.id), Note("sorry"))
+    assert shown == "c:99"
+    await store.mark_delivered(job.id, shown)  # the delivery records it in one write
     assert (await store.job(job.id)).status_ref == "c:99"  # a repeat edits this one
 
 

@@ -3,8 +3,11 @@
 A front end turns platform events into ``Incoming`` + a command request for
 ``Commands.handle``/``press``, renders the ``Reply`` objects it gets back, and renders a job's
 status message for ``bot/jobs/status.py``, which owns that message's life: it is opened by the
-front end (``StatusBoard.opened``), then only edited, throttled, and finished through the
-three calls below. Front ends hold no command logic and never write the store.
+front end (``StatusBoard.opened``: a Discord interaction's response, the console's line) or
+by the board (``StatusBoard.acknowledge``: the board chooses, from the chat's message
+``budget``, the job's own message or the chat's shared one), then only edited, throttled,
+and finished through the calls below. Front ends hold no command logic and never write the
+store.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.caption import Caption
+from bot.jobs.budget import Budget
 from bot.models import Job, Result
 
 
@@ -51,6 +55,9 @@ class Note:
 
 class FrontEnd(Protocol):
     platform: str
+    budget: Budget | None  # the platform's per-chat message limits, fed by every call it makes
+    settle_s: float  # in a limited chat with jobs waiting, how long a new one's status waits
+    shared_interval_s: float  # least seconds between edits of a chat's shared status message
 
     def edit_interval(self, ref: str) -> float:
         """Seconds between two edits of the status message ``ref`` (the platform's limit)."""
@@ -61,8 +68,21 @@ class FrontEnd(Protocol):
     def progress_text(self, lang: str, percent: int) -> str:
         """How ``percent`` done reads in a status message."""
 
+    async def open_status(self, job: Job, text: str) -> str:
+        """Send ``job``'s own status message (a reply to its request) showing ``text``;
+        its ref."""
+
     async def edit_status(self, ref: str, text: str) -> None:
         """Show ``text`` in the status message ``ref``."""
+
+    async def send_shared(self, chat_id: str, text: str) -> str:
+        """Send a chat's shared status message; its ref."""
+
+    async def edit_shared(self, ref: str, text: str) -> None:
+        """Show ``text`` in the shared status message ``ref``."""
+
+    async def delete_status(self, ref: str) -> None:
+        """Delete the status message ``ref`` (one already gone counts as deleted)."""
 
     def on_progress(self, job: Job, step: int, total: int) -> None:
         """A denoising step finished (extras such as a chat action or a progress bar).

@@ -1,5 +1,6 @@
 """Every ended job reaches its user once: the stored picture, or its failure note worded in
-the user's language, through the status board; then it is marked delivered.
+the user's language, through the status board (a cancelled job's status message is
+deleted); then it is marked delivered.
 
 A job ``done`` or ``failed`` without ``delivered_at`` is sent again at the next start (or
 when its platform logs in), so a crash between storing and sending loses nothing; the front
@@ -12,11 +13,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from bot import metrics
 from bot.caption import Caption
 from bot.commands.buttons import job_buttons
 from bot.frontends.base import Note, Picture
 from bot.i18n import t
 from bot.jobs.status import StatusBoard
+from bot.logs import log_ids
 from bot.models import Job, JobState, Result
 from bot.storage import Store
 from engine import faults
@@ -63,13 +66,16 @@ class Delivery:
 
     def later(self, job: Job) -> None:
         """Send off the event loop's critical path: the next batch need not wait for it."""
-        if job.id in self._delivering:
+        self.later_id(job.id)
+
+    def later_id(self, job_id: int) -> None:
+        if job_id in self._delivering:
             return
-        self._delivering.add(job.id)
-        task = asyncio.create_task(self._deliver(job.id), name=f"deliver-{job.id}")
+        self._delivering.add(job_id)
+        task = asyncio.create_task(self._deliver(job_id), name=f"deliver-{job_id}")
         self._tasks.add(task)
 
-        def done(task: asyncio.Task, job_id: int = job.id) -> None:
+        def done(task: asyncio.Task, job_id: int = job_id) -> None:
             self._tasks.discard(task)
             self._delivering.discard(job_id)
 
@@ -84,6 +90,8 @@ class Delivery:
         job = await self.store.job(job_id)
         if job is None or job.platform not in self.board.frontends:
             return  # its platform isn't served by this process; sent when it is
+        log_ids(job_id=job.id, chat_id=f"{job.platform}:{job.chat_id}")  # JSON log lines
+        shown = ""
         try:
             if job.state == JobState.DONE:
                 result = await self.store.result(job.id)
@@ -91,14 +99,22 @@ class Delivery:
                     return
                 # every button; a front end leaves out what its platform does not need
                 buttons = job_buttons(job, job.lang, file_button=True)
-                await self.board.finish(job, Picture(result, self.caption(job, result), buttons))
+                shown = await self.board.finish(
+                    job, Picture(result, self.caption(job, result), buttons))
                 faults.exit_if("exit_after_send")  # testing seam: sent, not yet recorded
             elif job.state == JobState.FAILED:
-                await self.board.finish(job, Note(failure_text(job)))
+                shown = await self.board.finish(job, Note(failure_text(job)))
+            elif job.state == JobState.CANCELLED:
+                await self.board.dismiss(job)
             else:
                 return
         except Exception:
+            metrics.error("delivery")
             log.exception("sending job %d failed; it will be sent again at the next start",
                           job.id)
             return
-        await self.store.mark_delivered(job.id)
+        # one write, at once: a picture sent as a new message (no status message to edit)
+        # would be sent again by a restart until this is on disk
+        await self.store.mark_delivered(job.id, shown if shown != job.status_ref else "")
+        if job.state == JobState.DONE:
+            metrics.picture_delivered(job.platform)

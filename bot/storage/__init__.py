@@ -8,7 +8,8 @@ One module per concern, composed into ``Store``:
 - ``settings.py``: chat and user settings (``chat_settings``, ``user_settings``);
 - ``jobs.py``: the queue in fair order and each job's state (``jobs``);
 - ``results.py``: finished images, the file written atomically and its ``results`` row;
-- ``cache.py``: translated prompts (``translations``).
+- ``cache.py``: translated prompts (``translations``);
+- ``status.py``: a busy chat's shared status message (``chat_status``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from bot.storage.db import connect
 from bot.storage.jobs import JobsTable
 from bot.storage.results import ResultsTable
 from bot.storage.settings import SettingsTables
+from bot.storage.status import ChatStatusTable
 
 __all__ = ["Store"]
 
 
-class Store(SettingsTables, JobsTable, ResultsTable, TranslationsTable):
+class Store(SettingsTables, JobsTable, ResultsTable, TranslationsTable, ChatStatusTable):
     def __init__(self, db: aiosqlite.Connection, images_dir: Path):
         self.db = db
         self.images_dir = images_dir

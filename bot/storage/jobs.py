@@ -22,7 +22,8 @@ from bot.models import Job, JobState
 from bot.storage.db import Database
 
 WAITING = (JobState.QUEUED, JobState.RUNNING)  # not ended yet
-TO_DELIVER = (JobState.DONE, JobState.FAILED)  # ended with something to tell the user
+TO_DELIVER = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)  # ended, its status message
+# still to be finished (a picture, a note, or deleted when cancelled)
 
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 
@@ -202,9 +203,11 @@ class JobsTable(Database):
         """The front end's handle on the job's status message."""
         await self._exec("UPDATE jobs SET status_ref=? WHERE id=?", (ref, job_id))
 
-    async def mark_delivered(self, job_id: int) -> None:
-        """The user has been sent the outcome (done or failed): it is not sent again."""
+    async def mark_delivered(self, job_id: int, status_ref: str = "") -> None:
+        """The user has been sent the outcome (done or failed): it is not sent again.
+        ``status_ref``: the message that shows it, when it is not the stored one."""
         await self._exec(
-            "UPDATE jobs SET delivered_at=? WHERE id=? AND delivered_at IS NULL",
-            (time.time(), job_id),
+            "UPDATE jobs SET delivered_at=?, status_ref=CASE WHEN ?='' THEN status_ref "
+            "ELSE ? END WHERE id=? AND delivered_at IS NULL",
+            (time.time(), status_ref, status_ref, job_id),
         )

@@ -21,6 +21,7 @@ from bot.frontends.base import Note, Picture, Reply
 from bot.frontends.discord import embeds, views
 from bot.frontends.discord.embeds import clip
 from bot.i18n import t
+from bot.jobs.budget import Budget, Rate
 from bot.jobs.status import parse_ref
 from bot.jobs.status import ref as make_ref
 from bot.models import Job
@@ -45,14 +46,30 @@ def fresh(interaction: discord.Interaction) -> bool:
 class DiscordFrontEnd:
     platform = PLATFORM
 
+    settle_s = 0.0  # every request has its own response already (the interaction's)
+    shared_interval_s = 10.0
+
     def __init__(self, bot: PelukisBot):
         self.bot = bot
         self.ready = asyncio.Event()  # set once logged in: REST calls work from then on
         self.interactions: dict[str, discord.Interaction] = {}  # status ref → its interaction
+        cfg = bot.config.discord
+        channel = Rate(burst=cfg.channel_messages_per_5s, per_s=cfg.channel_messages_per_5s / 5)
+        # every edit and message the bot sends through a channel is spent from its budget,
+        # so status edits are dropped there before a picture would wait (bot/jobs/budget.py);
+        # edits through a live interaction token are not the channel's (a webhook's own)
+        self.budget: Budget | None = Budget(lambda chat: channel) \
+            if cfg.status == "budget" else None
+        self._spent = self.budget or Budget(lambda chat: channel)
+
+    def _spend(self, status: str | int) -> None:
+        ids = parse_ref(status) if isinstance(status, str) else (status, 0)
+        if ids is not None:
+            self._spent.spend(str(ids[0]))
 
     # -- the status message ----------------------------------------------------------------
-    async def open_status(self, interaction: discord.Interaction, message: discord.Message,
-                          reply: Reply) -> str:
+    async def open_response(self, interaction: discord.Interaction, message: discord.Message,
+                            reply: Reply) -> str:
         """``message`` (the interaction's response) shows ``reply``, a queued job: it is the
         job's status message from now on."""
         assert reply.job_id is not None
@@ -75,6 +92,38 @@ class DiscordFrontEnd:
         bar = "█" * filled + "░" * (100 // PROGRESS_STEP - filled)
         return f"{t(lang, 'progress', percent=percent)}\n`{bar}`"
 
+    async def open_status(self, job: Job, text: str) -> str:
+        """A status message for a job queued without an interaction (after a restart)."""
+        await self._ready()
+        channel = await self._channel(int(job.chat_id))
+        self._spend(int(job.chat_id))
+        sent = await channel.send(clip(text))
+        return make_ref(sent.channel.id, sent.id)
+
+    async def send_shared(self, chat_id: str, text: str) -> str:
+        await self._ready()
+        channel = await self._channel(int(chat_id))
+        self._spend(int(chat_id))
+        sent = await channel.send(clip(text))
+        return make_ref(sent.channel.id, sent.id)
+
+    async def edit_shared(self, ref: str, text: str) -> None:
+        await self.edit_status(ref, text)
+
+    async def delete_status(self, ref: str) -> None:
+        await self._ready()
+        interaction = self.interactions.pop(ref, None)
+        try:
+            if interaction is not None and fresh(interaction):
+                await interaction.delete_original_response()
+                return
+            channel_id, message_id = self._ids(ref)
+            channel = await self._channel(channel_id)
+            self._spend(ref)
+            await channel.get_partial_message(message_id).delete()
+        except discord.NotFound:
+            return  # already gone
+
     async def edit_status(self, ref: str, text: str) -> None:
         if not self.ready.is_set():  # never hold anyone up waiting for the login
             raise RuntimeError("not logged in to Discord yet")
@@ -85,6 +134,7 @@ class DiscordFrontEnd:
             return
         channel_id, message_id = self._ids(ref)
         channel = await self._channel(channel_id)
+        self._spend(ref)
         await channel.get_partial_message(message_id).edit(content=content)
 
     def on_progress(self, job: Job, step: int, total: int) -> None:
@@ -133,6 +183,7 @@ class DiscordFrontEnd:
         the user sees one answer; a reply would be a second one."""
         try:
             channel = await self._channel(ids[0])
+            self._spend(ids[0])
             await channel.get_partial_message(ids[1]).edit(
                 attachments=[file()] if file else [], **parts)
             return True
@@ -154,6 +205,7 @@ class DiscordFrontEnd:
         kwargs = {key: parts[key] for key in ("embed", "view") if parts.get(key) is not None}
         if file:
             kwargs["file"] = file()
+        self._spend(int(job.chat_id))
         sent = await channel.send(
             content=clip(content) or None, reference=reference,
             allowed_mentions=discord.AllowedMentions(
@@ -164,6 +216,7 @@ class DiscordFrontEnd:
             # the stale "Painting… 50%"; the image is out, so a failure here must not raise
             # (the image would be sent again at the next start)
             try:
+                self._spend(ids[0])
                 await channel.get_partial_message(ids[1]).edit(
                     content=t(job.lang, "dc_sent_below"))
             except Exception as exc:
@@ -188,7 +241,7 @@ class DiscordFrontEnd:
                     files=files or discord.utils.MISSING,
                     ephemeral=private and reply.job_id is None, wait=reply.job_id is not None)
             if reply.job_id is not None:
-                await self.open_status(interaction, message, reply)
+                await self.open_response(interaction, message, reply)
 
     # -- helpers ---------------------------------------------------------------------------
     def _forget_expired(self) -> None:

@@ -117,7 +117,7 @@ async def _press(interaction: discord.Interaction[PelukisBot], data: str) -> Non
     files = reply_files(first)
     if first.job_id is not None:  # a reroll: public, and the new job's status message
         await interaction.response.send_message(clip(first.text))
-        await bot.frontend.open_status(interaction, await interaction.original_response(), first)
+        await bot.frontend.open_response(interaction, await interaction.original_response(), first)
     else:
         await interaction.response.send_message(
             clip(first.text) if first.text else None, ephemeral=True,

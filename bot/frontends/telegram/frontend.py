@@ -7,7 +7,9 @@ so delivering a job again after a crash (sent, not yet recorded) shows nothing t
 
 Telegram limits edits (about one a second per chat, 20 messages a minute in a group), so a
 status message is edited at most once per ``edit_interval_s`` (3 s in groups); progress
-moves in steps (10% in private chats, 25% in groups).
+moves in steps (10% in private chats, 25% in groups). In a group every call is also spent
+from the chat's budget (``limiter.py``), which the status board decides by: a busy group's
+requests share one text status message and each picture is sent as a reply.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from bot.frontends.base import Button, Note, Picture
 from bot.frontends.telegram.render import caption_html, fits_caption
 from bot.i18n import t
+from bot.jobs.budget import Budget
 from bot.jobs.status import parse_ref, ref
 from bot.models import Job
 
@@ -107,9 +110,14 @@ class TelegramFrontEnd:
 
     platform = PLATFORM
 
-    def __init__(self, bot: Bot, edit_interval_s: float = 1.5):
+    def __init__(self, bot: Bot, edit_interval_s: float = 1.5, *,
+                 budget: Budget | None = None, settle_s: float = 1.0,
+                 shared_interval_s: float = 10.0):
         self.bot = bot
         self.interval = edit_interval_s
+        self.budget = budget  # None: a status message per job, every edit sent
+        self.settle_s = settle_s
+        self.shared_interval_s = shared_interval_s
         self._last_action: dict[int, float] = {}
 
     @staticmethod
@@ -125,6 +133,40 @@ class TelegramFrontEnd:
 
     def progress_text(self, lang: str, percent: int) -> str:
         return t(lang, "progress", percent=percent)
+
+    async def open_status(self, job: Job, text: str) -> str:
+        reply_to = int(job.reply_to) if job.reply_to.isdigit() else None
+        sent = await send_status_photo(self.bot, int(job.chat_id), text, reply_to=reply_to)
+        return ref(sent.chat_id, sent.message_id)
+
+    async def send_shared(self, chat_id: str, text: str) -> str:
+        sent = await with_retry(self.bot.send_message, int(chat_id), text)
+        return ref(sent.chat_id, sent.message_id)
+
+    async def edit_shared(self, status_ref: str, text: str) -> None:
+        ids = parse_ref(status_ref)
+        if ids is None:
+            return
+        try:
+            await with_retry(self.bot.edit_message_text, text, chat_id=ids[0],
+                             message_id=ids[1])
+        except BadRequest as exc:
+            if not not_modified(exc):
+                raise
+
+    async def delete_status(self, status_ref: str) -> None:
+        ids = parse_ref(status_ref)
+        if ids is None:
+            return
+        try:
+            await with_retry(self.bot.delete_message, ids[0], ids[1])
+        except BadRequest as exc:  # already gone; or too old to delete: say it is over
+            if "not found" in str(exc).lower():
+                return
+            log.info("status message %s not deletable (%s); marking it ended", status_ref, exc)
+            with contextlib.suppress(BadRequest):
+                await with_retry(self.bot.edit_message_caption, chat_id=ids[0],
+                                 message_id=ids[1], caption="—")
 
     async def edit_status(self, status_ref: str, text: str) -> None:
         ids = parse_ref(status_ref)

@@ -18,11 +18,10 @@ from bot.frontends.telegram.frontend import (
     PLATFORM,
     keyboard,
     placeholder_png,
-    send_status_photo,
     with_retry,
 )
 from bot.i18n import lang_from_locale, t
-from bot.jobs.status import StatusBoard, ref
+from bot.jobs.status import StatusBoard
 from bot.models import Incoming
 
 log = logging.getLogger("pelukis.telegram")
@@ -96,11 +95,8 @@ class TelegramHandlers:
                     chat.send_message, reply.text, reply_markup=keyboard(reply.buttons),
                     reply_to_message_id=reply_to, allow_sending_without_reply=True,
                 )
-            else:  # the status message: a placeholder photo the painting will replace
-                sent = await send_status_photo(update.get_bot(), chat.id, reply.text,
-                                               reply_to=reply_to,
-                                               reply_markup=keyboard(reply.buttons))
-                await self.board.opened(reply.job_id, ref(chat.id, sent.message_id), reply.text)
+            else:  # a queued job: the board answers it, as the chat's budget allows
+                await self.board.acknowledge(reply.job_id, reply.text)
 
     # -- handlers -------------------------------------------------------------------------
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
