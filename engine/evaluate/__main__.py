@@ -1,0 +1,3 @@
+from engine.evaluate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from engine.train.cli import main
+
+raise SystemExit(main())
