@@ -17,6 +17,8 @@ chat: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yml
 
 test: lint
 	$(PY) -m pytest
@@ -24,3 +26,4 @@ test: lint
 bench: setup
 	$(PY) bench/bench_translate.py
 	$(PY) bench/bench_pelukis.py --quick
+	$(PY) bench/bench_busy.py --quick

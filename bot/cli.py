@@ -1,4 +1,5 @@
-"""Command line: ``python -m bot [serve|chat|generate|translate] [--config PATH]``.
+"""Command line: ``python -m bot [serve|chat|generate|translate|sync-commands|doctor|fetch-models]
+[--config PATH]``.
 
 Heavy imports happen inside the subcommands so ``--help`` stays instant.
 """
@@ -46,11 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", parents=[common],
                         help="show the language and English of prompts (stdin when none given)")
     tr.add_argument("texts", nargs="*")
+    sub.add_parser("doctor", parents=[common],
+                   help="check the config, tokens, models, GPU, disk, database and every "
+                        "style; say what to fix")
+    sub.add_parser("fetch-models", parents=[common],
+                   help="download the models the config names into the Hugging Face cache")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "doctor":  # before the config is loaded: a broken one is its subject
+        from bot.doctor import run_doctor
+
+        return run_doctor(args.config)
     from bot.config import ConfigError, load_config
 
     try:
@@ -58,15 +68,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"pelukis: config error: {exc}", file=sys.stderr)
         return 2
-    from bot.logs import setup_logging
+    from bot.logs import CONSOLE_LOG, setup_logging
 
-    setup_logging(config.bot.log_level)
     command = args.command or "serve"
+    log_file = config.bot.log_file or (CONSOLE_LOG if command == "chat" else "")
+    try:
+        setup_logging(config.bot.log_level, config.bot.log_format,
+                      config.path(log_file) if log_file else None)
+    except OSError as exc:
+        print(f"pelukis: log file error: {exc}", file=sys.stderr)
+        return 2
     from engine.styles import StyleError
 
     try:
         if command == "chat":
-            return asyncio.run(_chat(config))
+            return asyncio.run(_chat(config, config.path(log_file)))
         if command == "generate":
             from bot.oneshot import generate
 
@@ -79,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             from bot.oneshot import translate
 
             return asyncio.run(translate(config, args.texts))
+        if command == "fetch-models":
+            from bot.fetch import fetch_models
+
+            return fetch_models(config)
         return asyncio.run(_serve(config))
     except StyleError as exc:
         print(f"pelukis: styles error: {exc}", file=sys.stderr)
@@ -90,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-async def _chat(config) -> int:
+async def _chat(config, log_file) -> int:
     from bot.app import App
     from bot.frontends.console import ConsoleFrontEnd
 
     app = await App.open(config)
     console = ConsoleFrontEnd(app.commands, app.board,
                               lambda: app.dispatcher.wait_idle(ConsoleFrontEnd.platform),
-                              default_lang=config.bot.language)
+                              default_lang=config.bot.language, log_file=log_file)
     app.add_frontend(console)
     app.start()
     try:
@@ -156,6 +176,13 @@ async def _serve(config) -> int:
                       file=sys.stderr)
                 return 1
     finally:
+        # graceful: no new updates, the batch in flight painted and sent, then disconnect
+        for service in services:
+            try:
+                await service.stop_receiving()
+            except Exception:
+                log.exception("stopping a front end failed")
+        await app.drain(config.bot.shutdown_timeout_s)
         for runner in runners:
             runner.cancel()
         for runner in runners:

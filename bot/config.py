@@ -6,6 +6,7 @@ Secrets (bot tokens, API keys) never live here: they come from the environment.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -21,6 +22,7 @@ from engine.settings import (
     EngineSettings,
     OnOffAuto,
     Scheduler,
+    check_single_file,
 )
 
 
@@ -37,6 +39,11 @@ class BotSection(_Section):
     moderators: list[str] = Field(default_factory=list)  # "telegram:123", "discord:456", ids
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     default_style: str = "none"  # a chat's style until someone picks one
+    log_format: Literal["text", "json"] = "text"  # json: one object per line
+    # "" = stderr when serving; the console chat always logs to a file (this, or
+    # var/pelukis.log) so log lines never land between the conversation's lines
+    log_file: str = ""
+    shutdown_timeout_s: float = Field(30.0, ge=1, le=3600)  # SIGTERM: finish, send, exit by then
 
 
 _ENGINE = EngineSettings()  # the engine's defaults, declared once in engine/settings.py
@@ -49,9 +56,14 @@ class EngineSection(_Section):
     three are the bot's own (the dispatcher's)."""
 
     model: str = Field(_ENGINE.model, min_length=1)
+    model_revision: str = _ENGINE.model_revision  # a hub commit/tag to pin ("" = main)
+    # a single-file model's diffusers config; the key is `model_config` (pydantic keeps
+    # that name for itself)
+    single_file_config: str = Field(_ENGINE.single_file_config, alias="model_config")
     device: str = Field(_ENGINE.device, pattern=DEVICE_PATTERN)
     dtype: Dtype = _ENGINE.dtype
     clip_model: str = Field("auto", min_length=1)  # auto: tiny for tiny, else CLIP ViT-B/16
+    clip_model_revision: str = _ENGINE.clip_model_revision
     scheduler: Scheduler = _ENGINE.scheduler
     max_batch: int = Field(_ENGINE.max_batch, ge=1, le=64)
     threads: int = Field(_ENGINE.threads, ge=0, le=256)  # torch CPU threads, 0 = torch's
@@ -78,6 +90,13 @@ class EngineSection(_Section):
     batch_window_ms: int = Field(30, ge=0, le=5000)  # a burst's wait to fill a batch
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
     restart_backoff_s: float = Field(1.0, ge=0, le=300)
+    adapters_poll_s: float = Field(5.0, ge=0, le=3600)  # watch adapters/ for new styles; 0 = off
+
+
+    @model_validator(mode="after")
+    def _single_file(self) -> EngineSection:
+        check_single_file(self.model, self.single_file_config)
+        return self
 
 
 # [engine] keys that reach EngineSettings unchanged (same name, same value)
@@ -150,12 +169,22 @@ class TelegramSection(_Section):
     poll_timeout_s: int = Field(30, ge=0, le=120)  # getUpdates long-polling timeout
     edit_interval_s: float = Field(1.5, ge=0.0, le=60.0)  # least time between status edits
     rate_limit: bool = True  # python-telegram-bot's AIORateLimiter (Telegram's flood limits)
+    # Messages a minute the bot may send into one group (Telegram's limit is 20): paces the
+    # AIORateLimiter and is the budget status messages are spent from (bot/jobs/budget.py).
+    group_messages_per_min: int = Field(20, ge=1, le=20)
+    status: Literal["budget", "always"] = "budget"  # always: a status message per job
+    status_delay_s: float = Field(1.0, ge=0.0, le=10.0)  # a group's burst seen whole first
+    shared_edit_interval_s: float = Field(10.0, ge=1.0, le=600.0)  # a busy group's status
 
 
 class DiscordSection(_Section):
     moderator_roles: list[str] = Field(default_factory=list)  # role names or ids
     sync_guilds: list[int] = Field(default_factory=list)  # sync commands here at start (dev)
     edit_interval_s: float = Field(1.5, ge=0.0, le=60.0)  # least time between progress edits
+    # Messages and edits the bot may send into one channel in 5 s (Discord's limit is 5): the
+    # budget status edits are spent from (bot/jobs/budget.py).
+    channel_messages_per_5s: int = Field(5, ge=1, le=5)
+    status: Literal["budget", "always"] = "budget"  # always: every status edit is sent
 
 
 class TranslationSection(_Section):
@@ -175,8 +204,15 @@ class TranslationSection(_Section):
         return self
 
 
+class MetricsSection(_Section):
+    # "host:port" for Prometheus /metrics and /healthz, e.g. "127.0.0.1:9464"; "" = off.
+    # The environment variable PELUKIS_METRICS_ADDRESS wins over this (containers).
+    address: str = Field("", pattern=r"^$|^(\[[0-9a-fA-F:.]+\]|[\w.\-]*):\d{1,5}$")
+
+
 class Config(_Section):
     bot: BotSection = BotSection()
+    metrics: MetricsSection = MetricsSection()
     engine: EngineSection = EngineSection()
     limits: LimitsSection = LimitsSection()
     storage: StorageSection = StorageSection()
@@ -234,6 +270,9 @@ def load_config(path: str | Path = "config.toml", *, must_exist: bool = False) -
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     elif must_exist:
         raise ConfigError(f"{path}: config file not found")
+    address = os.environ.get("PELUKIS_METRICS_ADDRESS")
+    if address and isinstance(data.setdefault("metrics", {}), dict):  # the container's choice
+        data["metrics"]["address"] = address
     try:
         return Config(**data, root=path.resolve().parent)
     except ValidationError as exc:

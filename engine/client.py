@@ -5,9 +5,10 @@ one batch at a time; it numbers the batches and knows which batch holds which jo
 reads the frames beside the callers, so a caller never reads the pipe itself.
 
 Logging: the client's own lines go to ``pelukis.engine_client``. The engine's stderr is
-relayed line by line under the engine process's own logger name and level (its modules log
-as ``pelukis.engine``); a line without that shape (a traceback, a library's print) goes to
-``pelukis.engine`` at INFO.
+relayed record by record (``engine.logline``: one line each, tracebacks folded in) under the
+engine process's own logger name and level: its modules log as ``pelukis.engine``,
+diffusers and transformers under their own names. A line without that shape (a library's
+print, a native crash report) goes to ``pelukis.engine`` at WARNING: the operator should see it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.errors import EngineError, ErrorKind
+from engine.logline import parse_line
 from engine.protocol import (
     HEADER,
     Abort,
@@ -35,7 +36,9 @@ from engine.protocol import (
     Message,
     Progress,
     ReadyInfo,
+    ReloadStyles,
     Shutdown,
+    StylesReloaded,
     decode,
     decode_header,
     encode,
@@ -46,9 +49,6 @@ log = logging.getLogger("pelukis.engine_client")
 engine_log = logging.getLogger("pelukis.engine")  # the engine's stderr lines without a logger
 
 ProgressFn = Callable[[int, int], None]
-
-# how the engine process logs (engine.process.main): "LEVEL logger.name: message"
-_LOG_LINE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.\-]+): (.*)$", re.S)
 
 
 @dataclass
@@ -70,6 +70,8 @@ class EngineClient:
         self._tasks: list[asyncio.Task] = []
         self._next_batch = 1
         self._lock = asyncio.Lock()  # one batch at a time
+        self._reloads: dict[int, asyncio.Future] = {}  # request id → its STYLES answer
+        self._next_reload = 1
 
     @property
     def alive(self) -> bool:
@@ -120,6 +122,21 @@ class EngineClient:
                 self._pending.pop(batch_id, None)
             return pending.results
 
+    async def reload_styles(self, timeout: float | None = 600.0) -> StylesReloaded:
+        """Ask the engine to rescan the adapters folder; it answers between batches with
+        the new style list and what failed. EngineError (dead) when the process is gone."""
+        if not self.alive or self.info is None:
+            raise EngineError(ErrorKind.DEAD, "engine process is not running")
+        request_id = self._next_reload
+        self._next_reload += 1
+        answer = asyncio.get_running_loop().create_future()
+        self._reloads[request_id] = answer
+        try:
+            await self._send(ReloadStyles(request_id))
+            return await asyncio.wait_for(answer, timeout)
+        finally:
+            self._reloads.pop(request_id, None)
+
     async def abort(self, job_ids: list[int]) -> None:
         """Stop these jobs at the next denoising step: their images are dropped, and a batch
         whose jobs are all aborted ends with EngineError (aborted). Job ids that are in no
@@ -133,8 +150,15 @@ class EngineClient:
                 await self._send(Abort(batch_id, ids))
 
     async def close(self, timeout: float = 10.0) -> None:
+        """Stop the engine process. A batch in flight may end first, for up to ``timeout``
+        (closing stdin would abort it); then SHUTDOWN, and a kill if it has not exited
+        ``timeout`` later."""
         proc = self._proc
         if proc is not None and proc.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._lock.acquire()
+                self._lock.release()  # later batches find the process gone (dead)
             with contextlib.suppress(Exception):
                 await self._send(Shutdown())
                 proc.stdin.close()
@@ -182,7 +206,12 @@ class EngineClient:
                 self._ready.set_result(msg)
             return
         if isinstance(msg, Dead):
-            self._fail_all(msg.message)
+            self._fail_all(msg.message, retry=msg.retry)
+            return
+        if isinstance(msg, StylesReloaded):
+            answer = self._reloads.get(msg.request_id)
+            if answer is not None and not answer.done():
+                answer.set_result(msg)
             return
         pending = self._pending.get(getattr(msg, "batch_id", None))
         if pending is None:
@@ -197,13 +226,18 @@ class EngineClient:
         elif isinstance(msg, Error) and not pending.done.done():
             pending.done.set_exception(EngineError(msg.error, msg.message))
 
-    def _fail_all(self, message: str) -> None:
-        """The process is gone: a start still waiting fails (start), every batch (dead)."""
+    def _fail_all(self, message: str, retry: bool = True) -> None:
+        """The process is gone: a start still waiting fails (start, or broken when it would
+        fail again), every batch and reload (dead)."""
         if self._ready and not self._ready.done():
-            self._ready.set_exception(EngineError(ErrorKind.START, message))
+            kind = ErrorKind.START if retry else ErrorKind.BROKEN
+            self._ready.set_exception(EngineError(kind, message))
         for pending in self._pending.values():
             if not pending.done.done():
                 pending.done.set_exception(EngineError(ErrorKind.DEAD, message))
+        for answer in self._reloads.values():
+            if not answer.done():
+                answer.set_exception(EngineError(ErrorKind.DEAD, message))
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -211,8 +245,9 @@ class EngineClient:
             text = line.decode(errors="replace").rstrip()
             if not text:
                 continue
-            m = _LOG_LINE.match(text)
-            if m:
-                logging.getLogger(m[2]).log(logging.getLevelName(m[1]), "%s", m[3])
+            record = parse_line(text)
+            if record is not None:
+                name, level, message = record
+                logging.getLogger(name).log(level, "%s", message)
             else:
-                engine_log.info("%s", text)
+                engine_log.warning("%s", text)

@@ -20,11 +20,12 @@ from engine import faults, gpu
 from engine.errors import EngineError, ErrorKind
 from engine.images import blur, encode_png
 from engine.invariance import batch_invariant_kernels, make_batch_invariant
-from engine.protocol import BatchRequest, ImageResult, JobSpec, ReadyInfo
+from engine.lora_check import LoraMisfit, ModelShape, check_lora
+from engine.protocol import BatchRequest, ImageResult, JobSpec, ReadyInfo, StylesReloaded
 from engine.safety import SafetyChecker
 from engine.scoring import ClipScorer
-from engine.settings import SCHEDULERS, EngineSettings
-from engine.styles import NONE, Style, StyleRegistry
+from engine.settings import SCHEDULERS, EngineSettings, is_single_file
+from engine.styles import NONE, Style, StyleError, StyleRegistry, scan, weights_signature
 
 log = logging.getLogger("pelukis.engine")
 
@@ -105,17 +106,23 @@ class Engine:
             gpu.enable_tf32()
 
     def _load_pipeline(self) -> None:
+        """From a diffusers folder or hub id (at ``model_revision``), or a single-file
+        checkpoint with its diffusers config from ``model_config`` (diffusers 0.42 maps SD 2
+        checkpoints to the withdrawn stabilityai repos when it is not given)."""
         from diffusers import StableDiffusionPipeline
 
-        source = self._model_source(self.settings.model)
-        log.info("loading %s on %s (%s)", source, self.device, self.dtype_name)
-        self.pipe = StableDiffusionPipeline.from_pretrained(
-            source,
-            dtype=self.dtype,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        s = self.settings
+        source = self._model_source(s.model)
+        pin = {"revision": s.model_revision} if s.model_revision and not self.test_model else {}
+        options = dict(dtype=self.dtype, safety_checker=None, feature_extractor=None,
+                       requires_safety_checker=False, **pin)
+        log.info("loading %s%s on %s (%s)", source,
+                 f" at {s.model_revision}" if pin else "", self.device, self.dtype_name)
+        if is_single_file(source):
+            self.pipe = StableDiffusionPipeline.from_single_file(
+                source, config=s.single_file_config, **options)
+        else:
+            self.pipe = StableDiffusionPipeline.from_pretrained(source, **options)
         self.pipe.set_progress_bar_config(disable=True)
         self.native_size = int(self.pipe.unet.config.sample_size) * int(
             self.pipe.vae_scale_factor)
@@ -136,38 +143,148 @@ class Engine:
             self.pipe = pipe.to(self.device)
 
     def _load_styles(self) -> None:
-        """Each style's LoRA as a named adapter, once; a style without weights is a template."""
+        """Each style's LoRA as a named adapter, once. A style without weights, or whose
+        LoRA does not fit the model, is served as a prompt template (one line in the log,
+        a note in READY); it never stops the others."""
         self.lora_styles: list[str] = []
+        self.style_failures: dict[str, str] = {}
+        self._tried: dict[str, tuple | None] = {}  # style → (file, mtime, size) last tried
+        self._active: str | None = None  # the enabled adapter; None = LoRA disabled
+        self._fused: str | None = None  # the adapter fused into the weights, if any
+        self._lora_shape = ModelShape.from_modules(self.pipe.unet, self.pipe.text_encoder)
+        for folder, problem in self.registry.problems.items():
+            log.warning("style folder %r left out: %s", folder, problem)
         missing = []
-        with _quiet_loading():
-            for style in self.registry:
-                path = style.weights_for(self.test_model)
-                if path is None:
-                    missing.append(style.name)
-                    continue
-                try:
-                    self.pipe.load_lora_weights(str(path), adapter_name=style.name)
-                except Exception as exc:
-                    raise RuntimeError(
-                        f"style {style.name!r}: cannot load LoRA weights {path}: {exc}"
-                    ) from exc
-                self.lora_styles.append(style.name)
+        for style in self.registry:
+            if style.declared_weights(self.test_model) is None:
+                missing.append(style.name)
+                self._tried[style.name] = None
+                continue
+            self._try_lora(style)
         if missing:
             log.warning("styles without LoRA weights (prompt template only): %s",
                         ", ".join(missing))
+        self._settle_adapters()
+
+    def _try_lora(self, style: Style, keep_previous: bool = False) -> None:
+        """Load (or load again) ``style``'s LoRA; on failure note why, in one log line.
+        ``keep_previous``: a new file that does not fit leaves the loaded version in use."""
+        declared = style.declared_weights(self.test_model)
+        path = style.weights_for(self.test_model)
+        self._tried[style.name] = _signature(path)
+        loaded = style.name in self.lora_styles
+        if path is None:
+            reason = f"weights file {declared.name} not found"
+            if loaded:
+                self._drop_adapter(style.name)
+        else:
+            reason = self._misfit(path)
+            if reason is None:
+                if loaded:
+                    self._drop_adapter(style.name)
+                reason = self._load_lora(style, path)
+            elif loaded and keep_previous:
+                reason += "; the previous version stays in use"
+                self.style_failures[style.name] = reason
+                log.warning("style %r: LoRA %s not loaded: %s", style.name, path, reason)
+                return
+            elif loaded:
+                self._drop_adapter(style.name)
+        if reason is None:
+            self.style_failures.pop(style.name, None)
+            return
+        self.style_failures[style.name] = reason
+        log.warning("style %r: LoRA %s not loaded: %s; served as a prompt template",
+                    style.name, path or declared, reason)
+
+    def _misfit(self, path) -> str | None:
+        try:
+            check_lora(path, self._lora_shape)
+        except LoraMisfit as exc:
+            return str(exc)
+        return None
+
+    def _load_lora(self, style: Style, path) -> str | None:
+        """The adapter loaded, or the reason it was not (a partial adapter is removed)."""
+        try:
+            with _quiet_loading():
+                self.pipe.load_lora_weights(str(path), adapter_name=style.name)
+        except Exception as exc:  # whatever diffusers/peft raise: the style is a template
+            self._drop_adapter(style.name)
+            return f"diffusers could not load it: {_first_line(exc)}"
+        self.lora_styles = sorted({*self.lora_styles, style.name})
+        return None
+
+    def _drop_adapter(self, name: str) -> None:
+        with _quiet_loading(), contextlib.suppress(Exception):  # may be half-added or gone
+            self.pipe.delete_adapters(name)
+        self.lora_styles = [n for n in self.lora_styles if n != name]
+
+    def _settle_adapters(self) -> None:
+        """After loading: LoRA off until a styled batch switches it on; fusing decided."""
         if self.lora_styles:
             self.pipe.disable_lora()
-        self._active: str | None = None  # the enabled adapter; None = LoRA disabled
-        self._fused: str | None = None  # the adapter fused into the weights, if any
+        self._active = None
         self.fuse = bool(self.settings.fuse_lora) and len(self.lora_styles) == 1
         if self.settings.fuse_lora and not self.fuse:
             log.warning("fuse_lora is off: it needs exactly one style with LoRA weights "
                         "(found %d)", len(self.lora_styles))
 
+    def reload_styles(self, request_id: int = 0) -> StylesReloaded:
+        """Rescan the adapters folder between batches: new and changed LoRAs (by file mtime
+        and size) are loaded, removed ones deleted. A folder whose manifest no longer parses
+        keeps its previous version (it may be being rewritten); a LoRA that does not fit is
+        reported and skipped; every other style keeps working."""
+        started = time.perf_counter()
+        try:
+            styles, problems = scan(self.settings.adapters, self.test_model)
+        except StyleError as exc:
+            log.warning("styles not reloaded: %s", exc)
+            return StylesReloaded(request_id, self.registry.names(), list(self.lora_styles),
+                                  failures=dict(self.style_failures), error=str(exc))
+        old = {s.name: s for s in self.registry}
+        new = {s.name: s for s in styles}
+        for folder, problem in problems.items():
+            log.warning("style folder %r not reloaded: %s", folder, problem)
+            if folder in old:
+                new[folder] = old[folder]
+        self._switch_adapter(None)  # unfused and disabled while adapters change
+        removed = sorted(old.keys() - new.keys())
+        for name in removed:
+            self._drop_adapter(name)
+            self.style_failures.pop(name, None)
+            self._tried.pop(name, None)
+        added = sorted(new.keys() - old.keys())
+        changed = sorted(n for n in new.keys() & old.keys() if new[n] != old[n])
+        for name, style in sorted(new.items()):
+            path = style.weights_for(self.test_model)
+            now = _signature(path)
+            if name in self._tried and self._tried[name] == now:
+                continue  # the same LoRA file as last time (loaded, or failed for a reason)
+            if style.declared_weights(self.test_model) is None:
+                self._tried[name] = None
+                if name in self.lora_styles:
+                    self._drop_adapter(name)
+                self.style_failures.pop(name, None)
+            else:
+                self._try_lora(style, keep_previous=True)
+            if name not in added and name not in changed:
+                changed.append(name)
+        self.registry.replace(list(new.values()), problems)
+        self._settle_adapters()
+        took = time.perf_counter() - started
+        log.info("styles reloaded in %.2f s: added %s, removed %s, changed %s, LoRA styles %s",
+                 took, added, removed, sorted(changed), self.lora_styles)
+        return StylesReloaded(
+            request_id, styles=self.registry.names(), lora_styles=list(self.lora_styles),
+            added=added, removed=removed, changed=sorted(changed),
+            failures=dict(self.style_failures), problems=dict(problems), load_s=round(took, 3))
+
     def _load_scorer(self) -> None:
         clip = self.settings.clip_model
         source = self._tiny_clip() if clip == "tiny" else clip
-        self.scorer = ClipScorer(source, self.device, self.dtype)
+        self.scorer = ClipScorer(source, self.device, self.dtype,
+                                 revision=self.settings.clip_model_revision or None)
 
     def _make_batch_invariant(self) -> None:
         if self.device.type == "cpu":
@@ -263,6 +380,7 @@ class Engine:
             max_batch=self.max_batch,
             batch_pixels=self.max_batch * self.native_size * self.native_size,
             options=dict(self.options),
+            style_failures=dict(self.style_failures),
         )
         log.info("engine ready in %.1f s: %s, LoRA styles %s, batch cap %d, options %s",
                  info.load_s, s.model, self.lora_styles, self.max_batch, self.options)
@@ -499,17 +617,37 @@ class Engine:
 @contextlib.contextmanager
 def _quiet_loading() -> Iterator[None]:
     """Hide the load chatter of adding many adapters (per-adapter 'missing keys' reports
-    that list the other adapters, peft's 'multiple adapters' warning)."""
+    that list the other adapters, peft's 'multiple adapters' warning) and of a failed load
+    (diffusers logs every size mismatch before it raises): the engine says it in one line."""
+    import diffusers
     import transformers
 
     level = transformers.logging.get_verbosity()
+    d_level = diffusers.utils.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
+    diffusers.utils.logging.set_verbosity(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Already found a `peft_config`.*")
+            warnings.filterwarnings("ignore", message=".*was active which is now deleted.*")
             yield
     finally:
         transformers.logging.set_verbosity(level)
+        diffusers.utils.logging.set_verbosity(d_level)
+
+
+def _signature(path) -> tuple | None:
+    """(file, mtime, size) of a LoRA: what tells a reload that it changed."""
+    sig = weights_signature(path)
+    return (str(path), *sig) if sig is not None else None
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception in one short line (a state-dict error lists every mismatched key)."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    more = f" (+{len(text) - 1} more lines)" if len(text) > 1 else ""
+    return f"{type(exc).__name__}: {first[:200]}{more}"
 
 
 class _Interrupted(Exception):

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"  # an unexpected failure inside the engine; the process goes on
     DEAD = "dead"  # the engine process died or is not running; its batches are lost
     START = "start"  # the engine process could not start (bad settings, weights, model)
+    BROKEN = "broken"  # it could not start and will not until the operator fixes something
 
 
 class EngineError(Exception):

@@ -10,8 +10,10 @@ Threads:
   main loop. EOF on stdin means the bot is gone: the running batch is stopped and the process
   exits.
 * writer: writes queued frames, so the denoising loop never waits on the pipe.
-* main: builds the Engine (DEAD + exit 1 if that fails), sends READY, then runs one batch at a
-  time. SHUTDOWN → exit 0. SIGTERM/SIGINT stop the running batch (ERROR aborted) and exit 0.
+* main: builds the Engine (DEAD + exit 1 if that fails; ``retry`` false when it would fail
+  again: a model that is not there, bad settings), sends READY, then runs one batch at a
+  time, and RELOAD_STYLES between batches. SHUTDOWN → exit 0. SIGTERM/SIGINT stop the
+  running batch (ERROR aborted) and exit 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import traceback
 from typing import Any, BinaryIO
 
 from engine.errors import EngineError, ErrorKind
+from engine.logline import route_library_logs, setup_engine_logging
 from engine.protocol import (
     HEADER,
     Abort,
@@ -38,7 +41,9 @@ from engine.protocol import (
     Kind,
     Message,
     Progress,
+    ReloadStyles,
     Shutdown,
+    StylesReloaded,
     decode,
     decode_header,
     encode,
@@ -190,7 +195,7 @@ class EngineProcess:
             except TypeError:
                 pass  # unhashable job ids: the engine's input check refuses the batch
             self.inbox.put(msg)
-        elif isinstance(msg, Shutdown):
+        elif isinstance(msg, Shutdown | ReloadStyles):
             self.inbox.put(msg)
         else:
             log.warning("message kind %r ignored: the engine does not take it", kind)
@@ -247,8 +252,12 @@ class EngineProcess:
         try:
             self.engine = Engine(self.settings)
         except Exception as exc:
-            log.exception("engine failed to start")
-            self.send(Dead(f"{type(exc).__name__}: {exc}"))
+            retry = start_may_succeed_later(exc)
+            if retry:
+                log.exception("engine failed to start")
+            else:  # a missing model or bad settings: one line, no traceback to wade through
+                log.error("engine failed to start: %s: %s", type(exc).__name__, exc)
+            self.send(Dead(f"{type(exc).__name__}: {exc}", retry=retry))
             return 1
         self.send(self.engine.info)
 
@@ -265,6 +274,8 @@ class EngineProcess:
                 return 0
             if isinstance(msg, Generate):
                 self._generate(msg)
+            elif isinstance(msg, ReloadStyles):
+                self._reload_styles(msg)
             elif isinstance(msg, Error):  # a message the reader could not use, answered in turn
                 log.warning("%s", msg.message)
                 self.send(msg)
@@ -305,6 +316,17 @@ class EngineProcess:
         finally:
             self._forget(batch_id)
 
+    def _reload_styles(self, msg: ReloadStyles) -> None:
+        try:
+            answer = self.engine.reload_styles(msg.request_id)
+        except Exception as exc:  # never takes the loaded styles down with it
+            log.error("reloading styles failed:\n%s", traceback.format_exc())
+            answer = StylesReloaded(msg.request_id, self.engine.registry.names(),
+                                    list(self.engine.lora_styles),
+                                    failures=dict(self.engine.style_failures),
+                                    error=f"{type(exc).__name__}: {exc}")
+        self.send(answer)
+
     def _forget(self, batch_id: Any) -> None:
         if _is_int(batch_id):
             self.aborts.forget(batch_id)
@@ -312,6 +334,27 @@ class EngineProcess:
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+# start failures worth a restart: memory another process may free, a network hiccup
+_TRANSIENT = {"OutOfMemoryError", "ConnectionError", "TimeoutError", "Timeout",
+              "ConnectTimeout", "ReadTimeout", "ConnectError", "RemoteDisconnected"}
+# ... except these: offline mode, or files not in the cache, stay so until the operator acts
+_LASTING = {"OfflineModeIsEnabled", "LocalEntryNotFoundError", "RepositoryNotFoundError",
+            "RevisionNotFoundError", "EntryNotFoundError", "GatedRepoError"}
+
+
+def start_may_succeed_later(exc: BaseException) -> bool:
+    """Whether the same start could work if tried again. A model id that is not on the hub
+    or in the cache, a missing folder, bad settings or a config error fail every time."""
+    seen: BaseException | None = exc
+    chain = []
+    while seen is not None and len(chain) < 20:
+        chain.append({cls.__name__ for cls in type(seen).__mro__})
+        seen = seen.__cause__ or seen.__context__
+    if any(names & _LASTING for names in chain):
+        return False
+    return any(names & _TRANSIENT for names in chain)
 
 
 def _quiet_libraries() -> None:
@@ -325,6 +368,7 @@ def _quiet_libraries() -> None:
         transformers.utils.logging.disable_progress_bar()
     except Exception:  # pragma: no cover - best effort
         pass
+    route_library_logs()  # their warnings keep their level in the bot's log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,11 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     # at exit ("could not acquire lock for <stdin> at interpreter shutdown").
     stdin = open(0, "rb", buffering=0, closefd=False)
 
-    level = os.environ.get("PELUKIS_ENGINE_LOG", "INFO").upper()
-    logging.basicConfig(
-        stream=sys.stderr, level=getattr(logging, level, logging.INFO),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    setup_engine_logging(os.environ.get("PELUKIS_ENGINE_LOG", "INFO"))
     try:
         settings = EngineSettings.from_json(argv[0]) if argv else EngineSettings()
     except (TypeError, ValueError) as exc:

@@ -15,15 +15,22 @@ bot → engine
   batch that is queued but not started yet makes it end at once with ERROR aborted; for an
   unknown or finished batch it is ignored.
 * SHUTDOWN ``Shutdown()``: exit 0 after the running batch.
+* RELOAD_STYLES ``ReloadStyles(request_id)``: rescan the adapters folder between batches:
+  load new or changed LoRAs (by file mtime and size), delete removed ones; answered with
+  STYLES. A LoRA that does not fit is reported and skipped; the others keep working.
 
 engine → bot
-* READY ``ReadyInfo``: loaded (model, native size, styles, batch cap); sent once, first.
+* READY ``ReadyInfo``: loaded (model, native size, styles, batch cap, the styles whose LoRA
+  could not be loaded and why); sent once, first.
+* STYLES ``StylesReloaded(request_id, …)``: the answer to RELOAD_STYLES: the new style list,
+  what was added, removed or changed, and the failures.
 * PROGRESS ``Progress(batch_id, step, total)``: one denoising step of a batch finished.
 * RESULT ``ImageResult`` (payload: PNG bytes): one image of a batch, in job order.
 * BATCH_DONE ``BatchDone(batch_id, results, aborted_job_ids)``: every RESULT was sent.
 * ERROR ``Error(batch_id, error, message)``: the batch failed (``ErrorKind``: invalid | oom |
   aborted | internal); no RESULTs. ``batch_id`` is None for a frame that was not even JSON.
-* DEAD ``Dead(message)``: fatal (also when it could not start); the process is exiting.
+* DEAD ``Dead(message, retry)``: fatal (also when it could not start); the process is exiting.
+  ``retry`` False: a start failure that will repeat (model missing, bad settings).
 
 A batch ends with exactly one BATCH_DONE or ERROR. EOF on the engine's stdin means the bot is
 gone; SIGTERM/SIGINT stop the running batch (ERROR aborted) and the process exits 0.
@@ -48,11 +55,13 @@ class Kind(StrEnum):
     GENERATE = "generate"
     ABORT = "abort"
     SHUTDOWN = "shutdown"
+    RELOAD_STYLES = "reload_styles"
     # engine → bot
     READY = "ready"
     PROGRESS = "progress"
     RESULT = "result"
     BATCH_DONE = "batch_done"
+    STYLES = "styles"
     ERROR = "error"
     DEAD = "dead"
 
@@ -141,6 +150,16 @@ class Shutdown(_Message):
     KIND: ClassVar[Kind] = Kind.SHUTDOWN
 
 
+@dataclass(slots=True)
+class ReloadStyles(_Message):
+    KIND: ClassVar[Kind] = Kind.RELOAD_STYLES
+    request_id: int
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.request_id):
+            raise ValueError(f"request_id {self.request_id!r} is not an integer")
+
+
 # ------------------------------------------------------------------------ engine → bot
 
 
@@ -159,6 +178,28 @@ class ReadyInfo(_Message):
     max_batch: int = 0  # images per batch that fit at the native size (0 = not reported)
     batch_pixels: int = 0  # width × height × images a batch may hold (0 = no limit)
     options: dict[str, Any] = field(default_factory=dict)  # the GPU-path options in effect
+    # styles whose LoRA could not be loaded (name → reason): served as prompt templates
+    style_failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StylesReloaded(_Message):
+    """The answer to ReloadStyles. ``failures``: styles kept without (or with the previous
+    version of) their LoRA, name → reason; ``problems``: style folders left out (a manifest
+    that does not parse), folder → reason; ``error``: the rescan itself failed (nothing
+    changed)."""
+
+    KIND: ClassVar[Kind] = Kind.STYLES
+    request_id: int
+    styles: list[str] = field(default_factory=list)
+    lora_styles: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    load_s: float = 0.0
+    error: str = ""
 
 
 @dataclass(slots=True)
@@ -223,14 +264,15 @@ class Error(_Message):
 class Dead(_Message):
     KIND: ClassVar[Kind] = Kind.DEAD
     message: str
+    retry: bool = True  # False: a start failure that will happen again until fixed
 
 
-Message = (Generate | Abort | Shutdown | ReadyInfo | Progress | ImageResult | BatchDone | Error
-           | Dead)
+Message = (Generate | Abort | Shutdown | ReloadStyles | ReadyInfo | Progress | ImageResult
+           | BatchDone | StylesReloaded | Error | Dead)
 MESSAGES: dict[Kind, type] = {
     cls.KIND: cls
-    for cls in (Generate, Abort, Shutdown, ReadyInfo, Progress, ImageResult, BatchDone, Error,
-                Dead)
+    for cls in (Generate, Abort, Shutdown, ReloadStyles, ReadyInfo, Progress, ImageResult,
+                BatchDone, StylesReloaded, Error, Dead)
 }
 
 
@@ -272,5 +314,5 @@ def _is_int(v: object) -> bool:
 __all__ = [
     "HEADER", "MAX_JSON", "Abort", "BatchDone", "BatchRequest", "Dead", "Error", "ErrorKind",
     "Generate", "ImageResult", "JobSpec", "Kind", "Message", "Progress", "ReadyInfo",
-    "Shutdown", "decode", "decode_header", "encode", "encode_raw",
+    "ReloadStyles", "Shutdown", "StylesReloaded", "decode", "decode_header", "encode", "encode_raw",
 ]

@@ -31,13 +31,15 @@ class ClipScorer:
     """A CLIP model + its processors, from a local folder or a hub id."""
 
     def __init__(self, model: str | Path, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, revision: str | None = None):
         self.name = str(model)
         self.device = torch.device(device)
         self.dtype = dtype
-        self.model = CLIPModel.from_pretrained(str(model), dtype=dtype).to(self.device).eval()
-        self.tokenizer = CLIPTokenizer.from_pretrained(str(model))
-        self.processor = CLIPImageProcessorPil.from_pretrained(str(model))
+        pin = {"revision": revision} if revision else {}  # a hub commit or tag
+        self.model = CLIPModel.from_pretrained(str(model), dtype=dtype, **pin).to(
+            self.device).eval()
+        self.tokenizer = CLIPTokenizer.from_pretrained(str(model), **pin)
+        self.processor = CLIPImageProcessorPil.from_pretrained(str(model), **pin)
         self.max_length = min(
             int(self.tokenizer.model_max_length or 77),
             int(self.model.config.text_config.max_position_embeddings),

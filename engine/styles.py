@@ -7,6 +7,7 @@ user text.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 MANIFEST = "style.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 NONE = "none"  # the base model, no template, adapters disabled
+RELOAD = "reload"  # `/style reload` rescans the adapters folder
+RESERVED = frozenset({NONE, RELOAD})  # words of /style that no style may be called
 
 
 class StyleError(ValueError):
@@ -47,8 +50,12 @@ class Style:
         return ", ".join(p for p in (user_negative.strip(), self.negative) if p)
 
     def weights_for(self, test_model: bool) -> Path | None:
-        path = self.test_weights if test_model else self.weights
+        path = self.declared_weights(test_model)
         return path if path is not None and path.is_file() else None
+
+    def declared_weights(self, test_model: bool) -> Path | None:
+        """The LoRA file the manifest names for this model, whether it exists or not."""
+        return self.test_weights if test_model else self.weights
 
     def title(self, lang: str) -> str:
         return (self.text.get(lang) or self.text.get("en") or StyleText(self.name, "")).title
@@ -72,8 +79,9 @@ def load_style(folder: Path) -> Style:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise StyleError(f"{path}: {exc}") from exc
     name = data.get("name", folder.name)
-    if name != folder.name or not NAME_RE.match(name) or name == NONE:
-        raise StyleError(f"{path}: 'name' must equal the folder name and match {NAME_RE.pattern}")
+    if name != folder.name or not NAME_RE.match(name) or name in RESERVED:
+        raise StyleError(f"{path}: 'name' must equal the folder name, match {NAME_RE.pattern} "
+                         f"and not be {' or '.join(sorted(RESERVED))}")
     template = data.get("prompt", "{prompt}")
     if not isinstance(template, str) or "{prompt}" not in template:
         raise StyleError(f"{path}: 'prompt' must be a string containing {{prompt}}")
@@ -104,18 +112,36 @@ def load_style(folder: Path) -> Style:
 
 
 class StyleRegistry:
-    """All styles found under one folder, by name."""
+    """All styles found under one folder, by name.
 
-    def __init__(self, styles: list[Style]):
-        self._styles = {s.name: s for s in sorted(styles, key=lambda s: s.name)}
+    One object is shared by everything in the bot that reads styles; ``replace`` swaps its
+    contents in place after a reload, so every holder sees the new list at once. ``notes``
+    are the styles whose LoRA the engine could not load (name → reason): served as prompt
+    templates, and said so in ``/style``. ``problems`` are the folders left out (folder
+    name → reason: a manifest that does not parse)."""
+
+    def __init__(self, styles: list[Style], problems: dict[str, str] | None = None):
+        self._styles: dict[str, Style] = {}
+        self.problems: dict[str, str] = {}
+        self.notes: dict[str, str] = {}
+        self.replace(styles, problems or {})
 
     @classmethod
     def load(cls, root: str | Path) -> StyleRegistry:
-        root = Path(root)
-        if not root.is_dir():
-            raise StyleError(f"styles folder not found: {root}")
-        folders = [p for p in root.iterdir() if (p / MANIFEST).is_file()]
-        return cls([load_style(p) for p in folders])
+        """Every style folder under ``root``; a folder whose manifest can't be used is left
+        out and named in ``problems`` (one bad style never stops the others)."""
+        styles, problems = scan(root)
+        return cls(styles, problems)
+
+    def replace(self, styles: list[Style], problems: dict[str, str] | None = None) -> None:
+        self._styles = {s.name: s for s in sorted(styles, key=lambda s: s.name)}
+        self.problems = dict(problems or {})
+        self.notes = {k: v for k, v in self.notes.items() if k in self._styles}
+
+    def set_notes(self, failures: dict[str, str], loaded: list[str] | tuple = ()) -> None:
+        """The engine's LoRA failures (READY, or a reload's answer); a style still served
+        with a previous version of its LoRA (``loaded``) gets no note."""
+        self.notes = {k: v for k, v in failures.items() if k in self._styles and k not in loaded}
 
     def get(self, name: str | None) -> Style | None:
         """The style called ``name``; None for ``none``/unknown (check with ``known``)."""
@@ -131,7 +157,64 @@ class StyleRegistry:
         return list(self._styles)
 
     def __iter__(self):
-        return iter(self._styles.values())
+        return iter(list(self._styles.values()))
 
     def __len__(self) -> int:
         return len(self._styles)
+
+
+def scan(root: str | Path, test_model: bool | None = None
+         ) -> tuple[list[Style], dict[str, str]]:
+    """The usable styles under ``root`` and the folders that are not (name → reason).
+    With ``test_model`` (a reload), a folder whose manifest names a LoRA for that model that
+    is not there yet is incomplete and left out too: a trainer writes the manifest and the
+    weights, and the style is picked up once both are in place. StyleError only when
+    ``root`` itself is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise StyleError(f"styles folder not found: {root}")
+    styles, problems = [], {}
+    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+        try:
+            style = load_style(folder)
+        except StyleError as exc:
+            problems[folder.name] = str(exc)
+            continue
+        declared = style.declared_weights(test_model) if test_model is not None else None
+        if declared is not None and not declared.is_file():
+            problems[folder.name] = f"{folder / MANIFEST}: incomplete: {declared.name} not found"
+            continue
+        styles.append(style)
+    return styles, problems
+
+
+def weights_signature(path: Path | None) -> tuple[int, int] | None:
+    """(mtime in ns, size) of a LoRA file: a retrained file is loaded again on reload."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def folder_snapshot(root: str | Path) -> dict[str, tuple[int, int]]:
+    """(mtime in ns, size) of every file one level inside each style folder: what the
+    adapters-folder watch compares between polls."""
+    root = Path(root)
+    snap: dict[str, tuple[int, int]] = {}
+    try:
+        folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return snap
+    for folder in folders:
+        try:
+            files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+        except OSError:
+            continue
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = f.stat()
+                snap[f"{folder.name}/{f.name}"] = (st.st_mtime_ns, st.st_size)
+    return snap

@@ -159,7 +159,8 @@ def test_out_of_memory_splits_the_batch_and_every_image_arrives(tmp_path, monkey
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(SAVED.findall(run.stdout)) == 4, run.stdout
     assert "Sorry" not in run.stdout
-    assert "ran out of memory; splitting it" in run.stderr  # it did split
+    # it did split (the chat logs to a file: never between the conversation's lines)
+    assert "ran out of memory; splitting it" in (tmp_path / "var" / "pelukis.log").read_text()
 
 
 def test_killed_with_the_image_stored_but_not_sent_it_is_sent_once(tmp_path):
@@ -238,3 +239,60 @@ async def test_an_image_folder_lost_while_running_gets_a_clear_answer(tmp_path):
         assert "/generate" in helped[0].text  # still answering
     finally:
         await app.close()
+
+
+def test_the_chat_stays_clean_and_says_once_when_translation_goes_offline_and_back(tmp_path):
+    """Logs go to var/pelukis.log, never between the chat's lines; a translator that fails
+    for every prompt is one notice when it goes offline and one when it answers again."""
+    from tests.test_translation_chain import FakeLibre
+
+    libre = FakeLibre()
+    libre.mode = "error"
+    config = write_config(tmp_path, translation={
+        "providers": ["libre"], "libre_url": libre.url, "breaker_cooldown_s": 0})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--config", str(config)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, start_new_session=True)
+    prompts = ["kucing hitam di atas meja", "anjing merah di taman", "burung biru di pohon",
+               "rumah besar di desa"]
+    try:
+        seen = ""
+
+        def send(prompt: str) -> None:
+            nonlocal seen
+            proc.stdin.write(f"/generate {prompt} --steps 1\n")
+            proc.stdin.flush()
+            queued = len(QUEUED.findall(seen)) + 1
+            while len(QUEUED.findall(seen)) < queued:  # translated and queued
+                line = proc.stdout.readline()
+                assert line, seen
+                seen += line
+
+        proc.stdin.write("/lang en\n")
+        send(prompts[0])
+        send(prompts[1])  # still failing: no second notice
+        libre.mode = "ok"
+        send(prompts[2])
+        send(prompts[3])
+        proc.stdin.close()
+        out, err = proc.stdout.read(), proc.stderr.read()  # to the end: the chat exits
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        libre.close()
+    out = seen + out
+    assert proc.returncode == 0, err[-3000:]
+    assert err == ""  # nothing on the terminal but the conversation
+    assert not re.search(r"(DEBUG|INFO|WARNING|ERROR) [\w.]+: ", out)  # no log line
+    assert "translation offline" not in out and "translation provider" not in out
+    assert len(SAVED.findall(out)) == 4
+    shown = captions(out)
+    assert "EN[burung biru di pohon]" in shown[3] and "EN[rumah besar di desa]" in shown[4]
+    log = (tmp_path / "var" / "pelukis.log").read_text()
+    offline = [line for line in log.splitlines() if "translation offline" in line]
+    assert len(offline) == 1 and " WARNING pelukis.translate: " in offline[0]
+    assert "libre: " in offline[0]
+    assert log.count("translation online again: libre answered") == 1
+    assert "translation provider libre failed" not in log  # per prompt: INFO, below WARNING

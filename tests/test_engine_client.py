@@ -100,6 +100,7 @@ async def test_oom_fault_from_the_environment_and_a_failed_start(
     try:
         with pytest.raises(EngineError) as caught:
             await broken.start(timeout=120)
-        assert caught.value.kind == ErrorKind.START and "missing" in caught.value.message
+        # a missing folder fails every start alike: broken, not worth a restart
+        assert caught.value.kind == ErrorKind.BROKEN and "missing" in caught.value.message
     finally:
         await broken.close()

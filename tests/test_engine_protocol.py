@@ -24,7 +24,9 @@ from engine.protocol import (
     Kind,
     Progress,
     ReadyInfo,
+    ReloadStyles,
     Shutdown,
+    StylesReloaded,
     decode,
     decode_header,
     encode,
@@ -47,6 +49,11 @@ EXAMPLES = [
     Error(7, ErrorKind.OOM, "batch 7: out of memory"),
     Error(None, "invalid", "frame is not JSON"),
     Dead("boom"),
+    Dead("OSError: no such model", retry=False),
+    ReloadStyles(3),
+    StylesReloaded(3, ["kancil", "new"], ["new"], added=["new"], removed=["old"],
+                   failures={"kancil": "made for SD 1.x: cross-attention 768, the model has 32"},
+                   problems={"half": "style.toml: incomplete"}, load_s=0.2),
 ]
 
 

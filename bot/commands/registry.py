@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.commands import buttons
 from bot.commands.catalog import COMMANDS
@@ -35,6 +35,9 @@ from bot.policy.settings import Scope, Settings
 from bot.storage import Store
 from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
+
+if TYPE_CHECKING:
+    from bot.styles_reload import ReloadOutcome
 
 log = logging.getLogger("pelukis.commands")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+|$)", re.S)
@@ -70,7 +73,8 @@ class Commands:
                  native_size: Callable[[], tuple[int, int] | None] = lambda: None,
                  abort: Callable[[list[int]], Awaitable[None]] | None = None,
                  blocklist: Blocklist | None = None,
-                 specs: tuple[Command, ...] = COMMANDS):
+                 specs: tuple[Command, ...] = COMMANDS,
+                 reload_styles: Callable[[], Awaitable[ReloadOutcome]] | None = None):
         self.config = config
         self.store = store
         self.styles = styles
@@ -78,6 +82,7 @@ class Commands:
         self.wake = wake  # tells the dispatcher there is new work
         self.native_size = native_size  # the engine's, once it is ready
         self.abort = abort or _nothing  # stops cancelled jobs that are running
+        self.reload_styles = reload_styles  # `/style reload`; None where no engine runs
         self.settings = Settings(config, store, styles)
         self.resolver = JobResolver(config, styles, translator,
                                     blocklist or Blocklist(config.safety))

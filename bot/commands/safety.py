@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from bot import metrics
 from bot.commands.spec import Access, Choice, Command, Option, OptionType, Request
 from bot.frontends.base import Reply
 from bot.i18n import t
@@ -23,6 +24,7 @@ async def safety(cmds: Commands, msg: Incoming, req: Request, lang: str) -> list
         current = (await cmds.settings.resolve(msg)).safety
         return [Reply(t(lang, "safety_show", mode=t(lang, f"safety_{current}")))]
     await cmds.settings.set(msg, Scope.CHANNEL, safety=choice)
+    metrics.moderation("safety_set")
     log.info("moderation: safety of %s:%s set to %s by %s", msg.platform, msg.chat_id, choice,
              msg.user_id)
     return [Reply(t(lang, "safety_set", mode=t(lang, f"safety_{choice}")))]

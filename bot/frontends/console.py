@@ -1,7 +1,9 @@
 """The console chat: the same commands in a terminal (``python -m bot chat``).
 
 Interactive: line editing and completion of command names (readline, from the command
-specs) and a progress bar per image. Piped: reads one command per line from stdin and, at
+specs) and a progress bar per image. Log lines never come between the conversation's: the
+chat logs to a file (``[bot] log_file``, else ``var/pelukis.log``; the welcome says where).
+Piped: reads one command per line from stdin and, at
 end of input, waits until every job it started (and any left from an earlier run) has
 ended, so scripts and tests can drive it.
 """
@@ -12,6 +14,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
@@ -36,7 +39,8 @@ class ConsoleFrontEnd:
 
     def __init__(self, commands: Commands, board: StatusBoard,
                  idle: Callable[[], Awaitable[None]], default_lang: str = "id",
-                 stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout):
+                 stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
+                 log_file: Path | None = None):
         self.commands = commands
         self.board = board
         self.idle = idle  # until every console job has ended and been shown
@@ -46,6 +50,7 @@ class ConsoleFrontEnd:
         self.interactive = stdin.isatty() and stdout.isatty()
         self.user = getpass.getuser() or "you"
         self._bars: dict[int, tqdm] = {}
+        self.log_file = log_file  # where this process logs (told in the welcome)
 
     def say(self, text: str, job_id: int | None = None) -> None:
         prefix = f"[#{job_id}] " if job_id is not None else ""
@@ -68,6 +73,27 @@ class ConsoleFrontEnd:
 
     async def edit_status(self, ref: str, text: str) -> None:
         self.say(text, self._job_id(ref))
+
+    # a terminal has no message budget: every job has its own status line, always opened
+    # by this front end, and a cancelled job's bar is closed (its lines stay printed)
+    budget = None
+
+    async def open_status(self, job: Job, text: str) -> str:
+        self.say(text, job.id)
+        return f"{CHAT}:{job.id}"
+
+    async def send_shared(self, chat_id: str, text: str) -> str:
+        self.say(text)
+        return f"{CHAT}:shared"
+
+    async def edit_shared(self, ref: str, text: str) -> None:
+        self.say(text)
+
+    async def delete_status(self, ref: str) -> None:
+        job_id = self._job_id(ref)
+        bar = self._bars.pop(job_id, None) if job_id is not None else None
+        if bar is not None:
+            bar.close()
 
     def on_progress(self, job: Job, step: int, total: int) -> None:
         bar = self._bars.get(job.id)
@@ -114,6 +140,8 @@ class ConsoleFrontEnd:
         if self.interactive:
             self._enable_completion()
             self.say(t(self.default_lang, "console_welcome"))
+            if self.log_file is not None:
+                self.say(t(self.default_lang, "console_log", path=self.log_file))
         while (line := await asyncio.to_thread(self._read_line)) is not None:
             line = line.strip()
             if not line:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot import metrics
 from bot.config import Config
 from bot.i18n import t
 from bot.jobs.delivery import Delivery
@@ -30,6 +31,7 @@ log = logging.getLogger("pelukis.dispatcher")
 
 ClientFactory = Callable[[], EngineClient]
 IDLE_POLL_S = 0.1
+START_ATTEMPTS = 5  # failed starts in a row after which the engine is not started again
 
 
 class Dispatcher:
@@ -48,15 +50,21 @@ class Dispatcher:
         self._stopping = False
         self._running: set[int] = set()  # job ids of the batch in flight
         self.batches_run = 0
+        self.styles = styles  # its LoRA notes come from the engine's READY
+        self.broken: str | None = None  # why the engine cannot start; then it isn't retried
+        self._failed_starts = 0  # in a row
 
     # -- what others ask of it ---------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
 
     async def abort_jobs(self, job_ids: list[int]) -> None:
-        """Cancelled jobs that are painting now: the engine drops them at its next step."""
+        """Cancelled jobs: those painting now are dropped by the engine at its next step;
+        the status message of each is deleted (the /cancel answer says so)."""
         if self.client is not None:
             await self.client.abort(job_ids)
+        for job_id in job_ids:
+            self.delivery.later_id(job_id)
 
     def is_running(self, job_id: int) -> bool:
         """Whether ``job_id`` is in the batch the engine is painting now."""
@@ -92,6 +100,9 @@ class Dispatcher:
         n = await self.store.requeue_interrupted()
         if n:
             log.warning("%d interrupted job(s) back in the queue", n)
+        ended = [job for platform in self.board.frontends
+                 for job in await self.store.undelivered(platform)]
+        await self.board.recover(await self.store.queue(), ended)
         for platform in self.board.frontends:
             await self.delivery.pending(platform)
 
@@ -100,10 +111,14 @@ class Dispatcher:
         await self.recover()
         backoff = self.config.engine.restart_backoff_s
         while not self._stopping:
+            if self.broken is not None:
+                await self._refuse_queued()
+                continue
             if self.client is None or not self.client.alive:
                 if not await self._start_engine():
-                    await asyncio.sleep(backoff)
-                    backoff = min(max(backoff, 0.5) * 2, 60.0)
+                    if self.broken is None:
+                        await asyncio.sleep(backoff)
+                        backoff = min(max(backoff, 0.5) * 2, 60.0)
                     continue
                 backoff = self.config.engine.restart_backoff_s
             batch = await self._next_batch()
@@ -115,7 +130,7 @@ class Dispatcher:
         self._wake.set()
         await self.delivery.drain()
         if self.client is not None:
-            await self.client.close()
+            await self.client.close(self.config.bot.shutdown_timeout_s)  # finishes its batch
 
     async def _start_engine(self) -> bool:
         if self.client is not None:
@@ -124,12 +139,34 @@ class Dispatcher:
         try:
             self.info = await self.client.start()
         except EngineError as exc:
-            log.error("engine failed to start: %s", exc.message)
+            metrics.error(exc.kind)
+            self._failed_starts += 1
+            if exc.kind == ErrorKind.BROKEN or self._failed_starts >= START_ATTEMPTS:
+                # it would fail the same way again: say so once, and keep the bot up
+                self.broken = exc.message
+                log.error("engine cannot start; it will not be restarted until this is fixed "
+                          "and the bot restarted (python -m bot doctor checks the set-up): %s",
+                          exc.message)
+            else:
+                log.error("engine failed to start: %s", exc.message)
             return False
+        self._failed_starts = 0
+        self.styles.set_notes(self.info.style_failures, self.info.lora_styles)
         log.info("engine ready: %s on %s (%s), %dx%d, styles with LoRA: %s",
                  self.info.model, self.info.device, self.info.dtype, self.info.width,
                  self.info.height, ", ".join(self.info.lora_styles) or "none")
         return True
+
+    async def _refuse_queued(self) -> None:
+        """The engine cannot start: queued jobs end now with a note instead of waiting for
+        ever; then wait for new ones."""
+        self._wake.clear()
+        for job in await self.store.queue():
+            await self.store.fail(job.id, "engine_unavailable",
+                                  detail=f"engine cannot start: {self.broken}")
+            self.delivery.later(job)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), 5.0)
 
     # -- batches ----------------------------------------------------------------------------
     async def _next_batch(self) -> list[Job]:
@@ -178,10 +215,15 @@ class Dispatcher:
                 self.board.progress(job, step, total)
 
         self._running = {j.id for j in batch}
+        metrics.batch_started(batch)
+        self.board.painting(batch)
+        started = time.monotonic()
         try:
             results = await self.client.run_batch(batch_request(batch), on_progress)
         except EngineError as exc:
+            metrics.error(exc.kind)
             self._running = set()
+            self.board.painting(batch, now=False)
             if exc.kind == ErrorKind.OOM and len(batch) > 1:
                 # out of GPU memory: the same jobs in two smaller batches before anything fails
                 half = len(batch) // 2
@@ -193,11 +235,15 @@ class Dispatcher:
             await self._batch_failed(batch, exc)
             return
         finally:
+            metrics.batch_ended()
             self._running = set()
         self.batches_run += 1
+        metrics.batch_painted(results)
+        self.board.painted(len(results), time.monotonic() - started)  # the pace of pictures
         for res in results:
             job = by_id[res.job_id]
             if res.flagged:
+                metrics.moderation("image_flagged")
                 log.info("moderation: image of job %d flagged by the image check (%s, %.1f)",
                          job.id, res.unsafe_concept, res.unsafe_score)
             if res.flagged and not res.png:  # withheld: the user is told why, nothing sent
@@ -212,6 +258,7 @@ class Dispatcher:
             try:
                 stored = await self.store.store_result(job, res.png, result)
             except OSError as exc:  # disk full, folder not writable: a clear line, an answer
+                metrics.error("storage")
                 log.error("cannot store the image of job %d: %s", job.id, exc)
                 await self.store.fail(job.id, "storage_error",
                                       detail=f"cannot store the image: {exc}")

@@ -8,6 +8,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from bot import metrics
 from bot.config import Config
 from bot.errors import UserError
 from bot.models import SEED_MAX, GenerateRequest, Incoming, Job
@@ -50,6 +51,7 @@ class JobResolver:
         # 3. the prompt blocklist, on what was written and on its English
         blocked = self.blocklist.check(prompt, translation.text)
         if blocked is not None:
+            metrics.moderation("prompt_blocked")
             log.info("moderation: prompt blocked for %s:%s in %s (term %r in the %s)",
                      msg.platform, msg.user_id, msg.chat_id, blocked.term, blocked.where)
             raise UserError("prompt_blocked")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot import metrics
 from bot.config import TranslationSection
 from bot.storage import Store
 
@@ -96,6 +97,8 @@ class Translator:
         # in their own small pool so they never starve asyncio's default executor.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="translate")
         self._offline: OfflineTranslator | None = None
+        # False once no provider answered: said once, and once when one answers again
+        self.online = True
 
     # -- the chain --------------------------------------------------------------------------
     async def to_english(self, text: str, *, raw: bool = False) -> Translation:
@@ -109,19 +112,40 @@ class Translator:
         if self.store is not None:
             cached = await self.store.cached_translation(key)
             if cached is not None:
+                metrics.translation("cache", "ok")
                 return Translation(cached[0], lang, "cache")
+        failures: list[str] = []
         for name in self.config.providers:
-            english = await self._online(name, text)
+            english = await self._online(name, text, failures)
             if english:
                 if self.store is not None:
                     await self.store.cache_translation(key, english, name)
+                self._went_online(name)
                 return Translation(english, lang, name)
+        if failures:
+            self._went_offline(failures)
         english = await asyncio.to_thread(self._translate_offline, text)
+        metrics.translation("offline", "ok")
         return Translation(english, lang, "offline" if english != text else "none")
 
-    async def _online(self, name: str, text: str) -> str | None:
+    def _went_offline(self, failures: list[str]) -> None:
+        if self.online:
+            self.online = False
+            log.warning("translation offline (%s): prompts go to the offline translator "
+                        "until a provider answers", ", ".join(failures))
+
+    def _went_online(self, name: str) -> None:
+        if not self.online:
+            self.online = True
+            log.warning("translation online again: %s answered", name)
+
+    async def _online(self, name: str, text: str, failures: list[str]) -> str | None:
+        """The provider's English, or None (its reason appended to ``failures``; a
+        provider skipped by its breaker adds none). One line each at INFO: the chain says
+        once, at WARNING, when translation as a whole goes offline."""
         breaker = self.breakers[name]
         if breaker.open:
+            metrics.translation(name, "skipped")
             return None
         loop = asyncio.get_running_loop()
         try:
@@ -130,15 +154,20 @@ class Translator:
                 self.config.timeout_s,
             )
         except TimeoutError:
-            log.warning("translation provider %s timed out after %.1f s", name,
-                        self.config.timeout_s)
+            log.info("translation provider %s timed out after %.1f s", name,
+                     self.config.timeout_s)
+            failures.append(f"{name}: timed out")
+            metrics.translation(name, "timeout")
             breaker.failure()
             return None
         except Exception as exc:  # deep-translator raises many kinds; all mean "not now"
-            log.warning("translation provider %s failed: %s", name, type(exc).__name__)
+            log.info("translation provider %s failed: %s", name, type(exc).__name__)
+            failures.append(f"{name}: {type(exc).__name__}")
+            metrics.translation(name, "error")
             breaker.failure()
             return None
         breaker.success()
+        metrics.translation(name, "ok")
         return english
 
     # -- blocking work, in threads ----------------------------------------------------------

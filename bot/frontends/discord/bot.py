@@ -8,9 +8,11 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 from discord.ext import commands
 
+from bot import metrics
 from bot.commands.catalog import COMMANDS
 from bot.commands.spec import Command
 from bot.config import Config
@@ -35,6 +37,18 @@ def quiet_voice_warning(record: logging.LogRecord) -> bool:
     return "voice will NOT be supported" not in record.getMessage()
 
 
+def counting_trace() -> aiohttp.TraceConfig:
+    """Counts each request of discord.py's HTTP session, which carries REST calls and
+    interaction responses alike (discord.py has no other hook for both)."""
+
+    async def sent(session, context, params: aiohttp.TraceRequestEndParams) -> None:
+        metrics.message_sent(PLATFORM, metrics.discord_route(params.method, params.url.path))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(sent)
+    return trace
+
+
 class PelukisBot(commands.Bot):
     """Default intents only (no privileged ones): slash commands and buttons need none."""
 
@@ -48,6 +62,7 @@ class PelukisBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),  # user text never pings anyone
             max_ratelimit_timeout=30.0,  # longer waits raise discord.RateLimited instead
+            http_trace=counting_trace(),  # every REST call and interaction response (metrics)
         )
         self.config = config
         self.app = app

@@ -13,12 +13,15 @@ from telegram import (
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeDefault,
 )
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
 from bot.commands.spec import Access, Command
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.handlers import TelegramHandlers
+from bot.frontends.telegram.limiter import CountingRateLimiter, rate_for
+from bot.frontends.telegram.request import CountingRequest
 from bot.i18n import LANGS, t
+from bot.jobs.budget import Budget
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -39,14 +42,21 @@ class TelegramService:
             builder = builder.base_url(cfg.base_url)
         if cfg.base_file_url:
             builder = builder.base_file_url(cfg.base_file_url)
-        if cfg.rate_limit:
-            builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # every call to a chat is counted in its budget; paced to Telegram's limits
+        # unless rate_limit is off (a local test server)
+        self.budget = Budget(rate_for(cfg.group_messages_per_min))
+        builder = builder.rate_limiter(CountingRateLimiter(
+            self.budget, group_per_min=cfg.group_messages_per_min, pace=cfg.rate_limit))
         self.application = (
             builder.concurrent_updates(8)  # a slow translation doesn't hold up the others
             .get_updates_read_timeout(cfg.poll_timeout_s + 10)
+            .request(CountingRequest())  # after: PTB refuses any request option set later
             .build()
         )
-        self.frontend = TelegramFrontEnd(self.application.bot, cfg.edit_interval_s)
+        self.frontend = TelegramFrontEnd(
+            self.application.bot, cfg.edit_interval_s,
+            budget=self.budget if cfg.status == "budget" else None,
+            settle_s=cfg.status_delay_s, shared_interval_s=cfg.shared_edit_interval_s)
         self.handlers = TelegramHandlers(app.commands, app.board, app.config.bot.language)
         self.handlers.install(self.application)
         # The webhook path is secret but must not be the token (it would show in logs).
@@ -81,10 +91,15 @@ class TelegramService:
         except Exception:
             log.warning("telegram: could not set the command menu", exc_info=True)
 
+    async def stop_receiving(self) -> None:
+        """No new updates (shutdown); sending and editing still work until ``stop``."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
     async def stop(self) -> None:
         application = self.application
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        await self.stop_receiving()
         if application.running:
             await application.stop()
         await application.shutdown()
