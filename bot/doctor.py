@@ -12,9 +12,12 @@ something is broken.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,16 +205,26 @@ def check_clip(clip: str, revision: str, cache: str, report: Report) -> None:
 # ------------------------------------------------------------------------ machine
 
 
+GPU_PROBE = """
+import json, torch
+print(json.dumps([[torch.cuda.get_device_name(i), *torch.cuda.mem_get_info(i)]
+                  for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []))
+"""
+
+
 def check_gpu(config: Config | None, report: Report) -> None:
     device = config.engine.device if config is not None else "auto"
     real = config is not None and config.engine.model != "tiny"
-    try:
-        import torch
-    except ImportError as exc:
-        report(Finding("FAIL", f"gpu: torch cannot be imported: {exc}",
+    # torch is the engine's: asked in a child process, never imported into the bot's
+    probe = subprocess.run([sys.executable, "-c", GPU_PROBE], capture_output=True, text=True,
+                           timeout=120)
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        report(Finding("FAIL", f"gpu: torch cannot be imported: {reason}",
                        "pip install -e . in the project's environment"))
         return
-    if not torch.cuda.is_available():
+    gpus = json.loads(probe.stdout.strip().splitlines()[-1])
+    if not gpus:
         if device.startswith("cuda"):
             report(Finding("FAIL", f"gpu: [engine] device = {device!r} but CUDA is not "
                            "available", "install a CUDA build of torch, or set device = auto"))
@@ -221,9 +234,7 @@ def check_gpu(config: Config | None, report: Report) -> None:
         else:
             report(Finding("ok", "gpu: none (the tiny model runs on the CPU)"))
         return
-    for i in range(torch.cuda.device_count()):
-        free, total = torch.cuda.mem_get_info(i)
-        name = torch.cuda.get_device_name(i)
+    for i, (name, free, total) in enumerate(gpus):
         level = "warn" if real and total < 6 * 2**30 else "ok"
         report(Finding(level, f"gpu {i}: {name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB "
                        "free", "under 6 GiB the engine offloads to the CPU (slower)"
