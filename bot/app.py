@@ -16,7 +16,7 @@ from bot.metrics import Endpoint, Health, serve
 from bot.storage import Store
 from bot.styles_reload import StyleReloader
 from bot.translation.chain import Translator
-from engine.client import EngineClient
+from engine.backend import make_backend
 from engine.styles import StyleRegistry
 
 
@@ -49,8 +49,8 @@ class App:
                                  config.path(config.storage.images))
         settings = config.engine_settings()
         board = StatusBoard(store)
-        dispatcher = Dispatcher(config, store, styles, board,
-                                client_factory or (lambda: EngineClient(settings)))
+        dispatcher = Dispatcher(config, store, styles, board, client_factory or make_backend(
+            config.engine.backend, settings, config.ray_settings()))
         translator = Translator(config.translation, store)
         reloader = StyleReloader(config, styles, dispatcher)
         commands = Commands(config, store, styles, translator, wake=dispatcher.wake,

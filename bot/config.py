@@ -21,6 +21,7 @@ from engine.settings import (
     Dtype,
     EngineSettings,
     OnOffAuto,
+    RaySettings,
     Scheduler,
     check_single_file,
 )
@@ -91,6 +92,9 @@ class EngineSection(_Section):
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
     restart_backoff_s: float = Field(1.0, ge=0, le=300)
     adapters_poll_s: float = Field(5.0, ge=0, le=3600)  # watch adapters/ for new styles; 0 = off
+    # where the engine runs: "local" = one child process on this machine; "ray" = replicas
+    # on Ray Serve ([ray], docs/ray.md; needs pip install '.[ray]')
+    backend: Literal["local", "ray"] = "local"
 
 
     @model_validator(mode="after")
@@ -102,6 +106,33 @@ class EngineSection(_Section):
 # [engine] keys that reach EngineSettings unchanged (same name, same value)
 _ENGINE_AS_IS = ({f.name for f in fields(EngineSettings)} & set(EngineSection.model_fields)
                  ) - {"clip_model", "adapters", "cache"}
+
+
+_RAY = RaySettings()  # declared once in engine/settings.py
+
+
+class RaySection(_Section):
+    """[ray]: used when [engine] backend = "ray" (docs/ray.md)."""
+
+    address: str = _RAY.address  # "" = a local cluster started by the bot
+    namespace: str = Field(_RAY.namespace, min_length=1)
+    app_name: str = Field(_RAY.app_name, min_length=1, pattern=r"^[\w.-]+$")
+    min_replicas: int = Field(_RAY.min_replicas, ge=0, le=1024)
+    max_replicas: int = Field(_RAY.max_replicas, ge=1, le=1024)
+    num_gpus: float = Field(_RAY.num_gpus, ge=0, le=64)
+    num_cpus: float = Field(_RAY.num_cpus, ge=0, le=1024)
+    max_ongoing_requests: int = Field(_RAY.max_ongoing_requests, ge=1, le=64)
+    target_ongoing_requests: float = Field(_RAY.target_ongoing_requests, gt=0, le=64)
+    batch_size: int = Field(_RAY.batch_size, ge=1, le=64)
+    batch_wait_s: float = Field(_RAY.batch_wait_s, ge=0, le=10)
+    local_num_cpus: int = Field(_RAY.local_num_cpus, ge=0, le=4096)
+    start_timeout_s: float = Field(_RAY.start_timeout_s, gt=0, le=7200)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> RaySection:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
 
 
 class LimitsSection(_Section):
@@ -221,6 +252,7 @@ class Config(_Section):
     safety: SafetySection = SafetySection()
     maintenance: MaintenanceSection = MaintenanceSection()
     translation: TranslationSection = TranslationSection()
+    ray: RaySection = RaySection()
     root: Path = Path(".")  # folder relative paths are resolved against (the config's)
 
     def path(self, value: str) -> Path:
@@ -245,6 +277,11 @@ class Config(_Section):
             unsafe_concepts=list(self.safety.unsafe_concepts),
             unsafe_action=self.safety.action,
         )
+
+
+    def ray_settings(self) -> RaySettings:
+        """[ray] as the Ray backend takes it."""
+        return RaySettings(**self.ray.model_dump())
 
 
 def _describe(err: ValidationError) -> str:

@@ -78,6 +78,11 @@ class EngineClient:
         return self._proc is not None and self._proc.returncode is None
 
     @property
+    def concurrency(self) -> int:
+        """Batches it takes at once: one process, one batch (engine.backend)."""
+        return 1
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

@@ -94,6 +94,34 @@ class EngineSettings:
         return cls(**json.loads(text))
 
 
+@dataclass(slots=True)
+class RaySettings:
+    """``[ray]``: the engine on Ray Serve (``[engine] backend = "ray"``; docs/ray.md). Its
+    defaults start on a machine without a GPU; a GPU cluster sets ``num_gpus = 1``."""
+
+    address: str = ""  # an existing cluster ("ray://host:10001", "host:6379", "auto"); "" =
+    # a local one started by the bot (and stopped with it)
+    namespace: str = "pelukis"
+    app_name: str = "pelukis"  # the Serve application (one per bot)
+    min_replicas: int = 1  # autoscaling on queue depth between these
+    max_replicas: int = 1
+    num_gpus: float = 0.0  # per replica; a replica asking for a GPU the cluster lacks never starts
+    num_cpus: float = 1.0  # per replica
+    max_ongoing_requests: int = 2  # batches a replica holds: one painting, the next waiting
+    target_ongoing_requests: float = 1.0  # autoscaling: batches per replica it aims for
+    batch_size: int = 4  # images one replica merges into one pipeline call (@serve.batch)
+    batch_wait_s: float = 0.01  # how long a replica waits for compatible batches to merge
+    local_num_cpus: int = 0  # CPUs of a local cluster; 0 = the machine's
+    start_timeout_s: float = 900.0  # deploying: every replica loads the model
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RaySettings:
+        return cls(**json.loads(text))
+
+
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
@@ -128,6 +156,6 @@ def check_concepts(concepts: object) -> list[str]:
 
 __all__ = [
     "ATTENTIONS", "COMPILE_MODES", "DEVICE_PATTERN", "DTYPES", "SCHEDULERS", "UNSAFE_ACTIONS",
-    "Attention", "CompileMode", "Dtype", "EngineSettings", "OnOffAuto", "Scheduler",
+    "Attention", "CompileMode", "Dtype", "EngineSettings", "OnOffAuto", "RaySettings", "Scheduler",
     "UnsafeAction", "check_choice", "check_concepts", "check_single_file", "is_single_file",
 ]

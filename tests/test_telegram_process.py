@@ -67,10 +67,16 @@ def serve(config, token: str, log_path, **extra_env: str) -> subprocess.Popen:
 
 
 def test_killed_mid_queue_and_restarted_delivers_every_photo_exactly_once(tmp_path):
+    killed_mid_queue_and_restarted(tmp_path)
+
+
+def killed_mid_queue_and_restarted(tmp_path, **sections: dict) -> None:
+    """The bot (and its engine) killed with three jobs queued, then started again: every
+    photo arrives exactly once. ``sections``: more config (the Ray backend's test)."""
     fake = FakeBotAPI()
     config = write_config(tmp_path, bot={"log_level": "DEBUG"}, telegram={
         "base_url": fake.base_url, "base_file_url": fake.base_file_url, "poll_timeout_s": 1,
-        "edit_interval_s": 0.2, "rate_limit": False})
+        "edit_interval_s": 0.2, "rate_limit": False}, **sections)
     log_path = tmp_path / "bot.log"
     proc = serve(config, fake.token, log_path)
     try:

@@ -22,14 +22,14 @@ from bot.jobs.status import StatusBoard, position_text
 from bot.models import Job, JobState, Result
 from bot.storage import Store
 from engine import faults
-from engine.client import EngineClient
+from engine.backend import EngineBackend
 from engine.errors import EngineError, ErrorKind
 from engine.protocol import ReadyInfo
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.dispatcher")
 
-ClientFactory = Callable[[], EngineClient]
+ClientFactory = Callable[[], EngineBackend]  # engine.backend.make_backend: local or ray
 IDLE_POLL_S = 0.1
 START_ATTEMPTS = 5  # failed starts in a row after which the engine is not started again
 
@@ -41,14 +41,15 @@ class Dispatcher:
         self.store = store
         self.board = board
         self.client_factory = client_factory
-        self.client: EngineClient | None = None
+        self.client: EngineBackend | None = None
         self.info: ReadyInfo | None = None
         self.delivery = Delivery(store, styles, board, lambda: self.test_model)
         board.when_ready(self.delivery.pending)  # a platform logged in: send what waited
         self.scheduler = SchedulerState()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._running: set[int] = set()  # job ids of the batch in flight
+        self._running: set[int] = set()  # job ids of the batches in flight
+        self._in_flight: set[asyncio.Task] = set()  # batches of a backend that takes several
         self.batches_run = 0
         self.styles = styles  # its LoRA notes come from the engine's READY
         self.broken: str | None = None  # why the engine cannot start; then it isn't retried
@@ -121,9 +122,33 @@ class Dispatcher:
                         backoff = min(max(backoff, 0.5) * 2, 60.0)
                     continue
                 backoff = self.config.engine.restart_backoff_s
+            if getattr(self.client, "concurrency", 1) > 1:
+                await self._launch()
+                continue
             batch = await self._next_batch()
             if batch:
                 await self._run(batch)
+        if self._in_flight:  # stopping: the batches in flight end first
+            await asyncio.wait(set(self._in_flight))
+
+    async def _launch(self) -> None:
+        """A backend that paints several batches at once (Ray: replicas): keep up to its
+        ``concurrency`` batches in flight; each is run, stored and delivered as one alone."""
+        assert self.client is not None
+        if len(self._in_flight) >= self.client.concurrency:
+            await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+            return
+        batch = await self._next_batch()
+        if batch:
+            task = asyncio.create_task(self._run(batch), name=f"batch-{batch[0].id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._batch_ended)
+
+    def _batch_ended(self, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("batch task failed", exc_info=task.exception())
+        self._wake.set()  # room for the next batch
 
     async def stop(self) -> None:
         self._stopping = True
@@ -214,7 +239,8 @@ class Dispatcher:
             for job in batch:
                 self.board.progress(job, step, total)
 
-        self._running = {j.id for j in batch}
+        ids = {j.id for j in batch}
+        self._running |= ids
         metrics.batch_started(batch)
         self.board.painting(batch)
         started = time.monotonic()
@@ -222,7 +248,7 @@ class Dispatcher:
             results = await self.client.run_batch(batch_request(batch), on_progress)
         except EngineError as exc:
             metrics.error(exc.kind)
-            self._running = set()
+            self._running -= ids
             self.board.painting(batch, now=False)
             if exc.kind == ErrorKind.OOM and len(batch) > 1:
                 # out of GPU memory: the same jobs in two smaller batches before anything fails
@@ -236,7 +262,7 @@ class Dispatcher:
             return
         finally:
             metrics.batch_ended()
-            self._running = set()
+            self._running -= ids
         self.batches_run += 1
         metrics.batch_painted(results)
         self.board.painted(len(results), time.monotonic() - started)  # the pace of pictures
@@ -281,6 +307,12 @@ class Dispatcher:
             return
         log.error("batch %s failed (%s): %s", ids, exc.kind, exc.message)
         retry = [j for j in batch if j.attempts < self.config.engine.max_attempts]
+        if exc.kind == ErrorKind.DEAD and getattr(self.client, "concurrency", 1) > 1:
+            # one replica lost, the others go on: its users are told, and its jobs go back
+            # to the queue after the restart backoff (not straight into "painting" again)
+            for job in retry:
+                self.board.update(job, t(job.lang, "engine_restarting"))
+            await asyncio.sleep(self.config.engine.restart_backoff_s)
         await self.store.requeue([j.id for j in retry], f"{exc.kind}: {exc.message}")
         for job in batch:
             if job in retry:
