@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,16 @@ _LOST = {"ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCras
          "NodeDiedError", "ObjectLostError", "OwnerDiedError", "LocalRayletDiedError",
          "ActorUnschedulableError", "TaskUnschedulableError", "RaySystemError",
          "DeploymentUnavailableError", "BackPressureError"}
+
+
+def batch_model_id(req: BatchRequest) -> str:
+    """The multiplexed model id of a batch: its style, and a hash of every batch-level field
+    (size, steps, cfg and whatever a later kind of job adds), so requests with the same id
+    can share one pipeline call."""
+    body = Generate(0, req).to_dict()
+    body.pop("jobs", None)
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{req.style or 'none'}.{digest}"
 
 
 def ray_available() -> str | None:
@@ -138,8 +150,14 @@ class RayEngineClient:
                          namespace=self.ray.namespace, log_to_driver=False)
                 self._started_cluster = True
             self._connected = True
+        gpus = ray.cluster_resources().get("GPU", 0.0)
+        if self.num_gpus > gpus:  # an autoscaling cluster may still add GPU nodes
+            log.warning("[ray] num_gpus = %g per replica, but the cluster has %g GPU(s) now: "
+                        "replicas wait for a GPU node (up to start_timeout_s = %g s)",
+                        self.num_gpus, gpus, self.ray.start_timeout_s)
         serve.start(proxy_location="Disabled")
-        app = ray_serve.build(self.settings, self.ray, self.num_gpus, self._styles_version)
+        app = ray_serve.build(self.settings, self.ray, self.num_gpus, self._styles_version,
+                              DEPLOYMENT)
         self._handle = serve.run(app, name=self.ray.app_name, route_prefix=None)
         body = self._handle.ready.remote().result(timeout_s=self.ray.start_timeout_s)
         return ReadyInfo.from_dict(body)
@@ -149,8 +167,6 @@ class RayEngineClient:
         (dead) when the replica or the cluster went away with it."""
         if not self.alive:
             raise EngineError(ErrorKind.DEAD, "Ray backend is not running")
-        from engine.ray_serve import batch_model_id
-
         batch_id = self._next_batch
         self._next_batch += 1
         flight = _InFlight({job.job_id for job in req.jobs})
@@ -233,7 +249,8 @@ class RayEngineClient:
 
             from engine import ray_serve
 
-            app = ray_serve.build(self.settings, self.ray, self.num_gpus, self._styles_version)
+            app = ray_serve.build(self.settings, self.ray, self.num_gpus,
+                                  self._styles_version, DEPLOYMENT)
             self._handle = serve.run(app, name=self.ray.app_name, route_prefix=None)
             return self._handle.styles.remote().result(timeout_s=timeout)
 
@@ -278,4 +295,4 @@ def _short(exc: BaseException) -> str:
     return (text[-1] if text else type(exc).__name__)[:300]
 
 
-__all__ = ["DEPLOYMENT", "RayEngineClient", "ray_available"]
+__all__ = ["DEPLOYMENT", "RayEngineClient", "batch_model_id", "ray_available"]

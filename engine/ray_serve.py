@@ -5,7 +5,8 @@ Runs on the Ray workers (it imports torch through ``Engine``, lazily, in the rep
 side is ``engine.ray_client``; what the operator sets and watches: docs/ray.md.
 
 A request is one batch the dispatcher formed (jobs with one ``Job.batch_key``), as
-``Generate(0, batch).to_dict()``, sent with ``multiplexed_model_id = batch_model_id(batch)``.
+``Generate(0, batch).to_dict()``, sent with ``multiplexed_model_id`` =
+``engine.ray_client.batch_model_id(batch)``.
 The answer streams back: ``(body, payload)`` pairs of protocol messages: PROGRESS after
 each denoising step, a RESULT per image, then BATCH_DONE, or one ERROR.
 
@@ -26,8 +27,6 @@ each denoising step, a RESULT per image, then BATCH_DONE, or one ERROR.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -46,23 +45,12 @@ from engine.protocol import (
     Progress,
     StylesReloaded,
 )
-from engine.ray_client import DEPLOYMENT
 from engine.settings import EngineSettings, RaySettings
 
 log = logging.getLogger("pelukis.engine")
 serve_log = logging.getLogger("ray.serve")  # Serve's replica log file (docs/ray.md)
 
 Event = tuple[dict[str, Any], bytes]  # a protocol message: its JSON body and its payload
-
-
-def batch_model_id(req: BatchRequest) -> str:
-    """The multiplexed model id of a batch: its style, and a hash of every batch-level field
-    (size, steps, cfg and whatever a later kind of job adds), so requests with the same id
-    can share one pipeline call."""
-    body = Generate(0, req).to_dict()
-    body.pop("jobs", None)
-    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{req.style or 'none'}.{digest}"
 
 
 def _images(bodies: list[dict[str, Any]]) -> int:
@@ -74,7 +62,7 @@ def _event(msg) -> Event:
     return msg.to_dict(), msg.payload()
 
 
-@serve.deployment(name=DEPLOYMENT)
+@serve.deployment
 class EngineReplica:
     """One engine on one GPU (or CPU share)."""
 
@@ -207,8 +195,9 @@ class EngineReplica:
 
 
 def build(settings: EngineSettings, ray_settings: RaySettings, num_gpus: float,
-          styles_version: int = 0):
-    """The Serve application for these settings (``serve.run`` deploys it)."""
+          styles_version: int = 0, name: str = "PelukisEngine"):
+    """The Serve application for these settings (``serve.run`` deploys it); ``name``: the
+    deployment's (``engine.ray_client.DEPLOYMENT``)."""
     r = ray_settings
     autoscaling = None
     replicas: int | None = r.max_replicas
@@ -218,6 +207,7 @@ def build(settings: EngineSettings, ray_settings: RaySettings, num_gpus: float,
                        "target_ongoing_requests": r.target_ongoing_requests}
         replicas = None
     options: dict[str, Any] = {
+        "name": name,
         "ray_actor_options": {"num_cpus": r.num_cpus, "num_gpus": num_gpus},
         "max_ongoing_requests": max(r.max_ongoing_requests, 1),
         "user_config": {"styles_version": styles_version},

@@ -142,6 +142,12 @@ async def test_one_replica_streams_progress_merges_only_compatible_and_cancels(
         started = time.monotonic()
         assert len(await client.run_batch(one(22, None))) == 1
         assert time.monotonic() - started < 30
+
+        # a style reload reaches the replicas (Serve's reconfigure) and answers the list
+        answer = await client.reload_styles()
+        assert answer.error == "" and set(answer.styles) == set(info.styles)
+        assert answer.request_id == 1
+        assert len(await client.run_batch(one(23, "kancil"))) == 1
     finally:
         await client.close()
 
