@@ -22,7 +22,7 @@ from bot.policy.requests import JobResolver
 from bot.policy.settings import Settings
 from bot.storage import Store
 from bot.translation.chain import Translator
-from engine.client import EngineClient
+from engine.backend import make_backend
 from engine.errors import EngineError
 from engine.styles import NONE, StyleRegistry
 
@@ -56,7 +56,8 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
         translator.close()
         await store.close()
     job.id = 1
-    client = EngineClient(config.engine_settings())
+    client = make_backend(config.engine.backend, config.engine_settings(),
+                          config.ray_settings())()
     bar = tqdm(total=job.steps, desc="painting", unit="step", file=sys.stderr)
     try:
         info = await client.start()
