@@ -123,6 +123,8 @@ class RaySection(_Section):
     num_cpus: float = Field(_RAY.num_cpus, ge=0, le=1024)
     max_ongoing_requests: int = Field(_RAY.max_ongoing_requests, ge=1, le=64)
     target_ongoing_requests: float = Field(_RAY.target_ongoing_requests, gt=0, le=64)
+    upscale_delay_s: float = Field(_RAY.upscale_delay_s, ge=0, le=86400)
+    downscale_delay_s: float = Field(_RAY.downscale_delay_s, ge=0, le=86400)
     batch_size: int = Field(_RAY.batch_size, ge=1, le=64)
     batch_wait_s: float = Field(_RAY.batch_wait_s, ge=0, le=10)
     local_num_cpus: int = Field(_RAY.local_num_cpus, ge=0, le=4096)

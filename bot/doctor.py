@@ -61,6 +61,7 @@ def run_doctor(config_path: str | Path, out: Callable[[str], None] = print) -> i
         model_dir = check_model(config, report)
         check_clip(settings.clip_model, settings.clip_model_revision, settings.cache, report)
         check_gpu(config, report)
+        check_ray(config, report)
         check_disk(config, report)
         check_database(config, report)
         check_styles(config, model_dir, report)
@@ -239,6 +240,26 @@ def check_gpu(config: Config | None, report: Report) -> None:
         report(Finding(level, f"gpu {i}: {name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB "
                        "free", "under 6 GiB the engine offloads to the CPU (slower)"
                        if level == "warn" else ""))
+
+
+def check_ray(config: Config, report: Report) -> None:
+    """[engine] backend = "ray": the optional extra is installed (docs/ray.md)."""
+    if config.engine.backend != "ray":
+        return
+    from engine.ray_client import ray_available
+
+    missing = ray_available()
+    if missing is not None:
+        report(Finding("FAIL", f"ray: {missing}", "pip install '.[ray]' (or set [engine] "
+                       "backend = \"local\")"))
+        return
+    r = config.ray
+    where = f"the cluster at {r.address}" if r.address else "a local cluster the bot starts"
+    report(Finding("ok", f"ray: ray[serve] installed; {where}, {r.min_replicas}–"
+                   f"{r.max_replicas} replica(s) of {r.num_gpus:g} GPU / {r.num_cpus:g} CPU"))
+    if r.num_gpus == 0 and config.engine.model != "tiny":
+        report(Finding("warn", "ray: [ray] num_gpus = 0: the replicas paint on CPUs",
+                       "set num_gpus = 1 on a GPU cluster"))
 
 
 def check_disk(config: Config, report: Report) -> None:

@@ -43,6 +43,9 @@ from engine.settings import EngineSettings, RaySettings
 
 log = logging.getLogger("pelukis.engine_client")
 DEPLOYMENT = "PelukisEngine"  # the Serve deployment of engine.ray_serve
+# what this process started (a start that timed out leaves it to the next client's close):
+# its connection to the cluster (ray.init), and the local cluster itself (address = "")
+_OWNED = {"connected": False, "cluster": False}
 
 # Ray's errors for a replica, worker or node that went away with the request
 _LOST = {"ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCrashedError",
@@ -88,8 +91,6 @@ class RayEngineClient:
         self.pid: int | None = None  # no engine process of ours
         self.num_gpus = ray_settings.num_gpus
         self._handle = None
-        self._started_cluster = False  # a local cluster of ours: shut down on close
-        self._connected = False  # ray.init was ours (not a driver's that was there before)
         self._closed = False
         self._in_flight: dict[int, _InFlight] = {}
         self._idle = asyncio.Event()  # no batch in flight
@@ -148,8 +149,8 @@ class RayEngineClient:
                 ray.init(address="local", num_cpus=self.ray.local_num_cpus or None,
                          include_dashboard=False,
                          namespace=self.ray.namespace, log_to_driver=False)
-                self._started_cluster = True
-            self._connected = True
+                _OWNED["cluster"] = True
+            _OWNED["connected"] = True
         gpus = ray.cluster_resources().get("GPU", 0.0)
         if self.num_gpus > gpus:  # an autoscaling cluster may still add GPU nodes
             log.warning("[ray] num_gpus = %g per replica, but the cluster has %g GPU(s) now: "
@@ -269,7 +270,7 @@ class RayEngineClient:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
         self._closed = True
-        if self._handle is None:
+        if ray_available() is not None:
             return
 
         def shut() -> None:
@@ -278,13 +279,15 @@ class RayEngineClient:
 
             if not ray.is_initialized():
                 return
-            with contextlib.suppress(Exception):  # Serve stops the replicas on its own time
-                serve.delete(self.ray.app_name, _blocking=False)
-            if self._started_cluster:
+            if self._handle is not None:
+                with contextlib.suppress(Exception):  # Serve stops the replicas in its time
+                    serve.delete(self.ray.app_name, _blocking=False)
+            if _OWNED["cluster"]:
                 with contextlib.suppress(Exception):
                     serve.shutdown()
-            if self._connected:  # a driver that exits without this aborts at exit
+            if _OWNED["connected"]:  # a driver that exits without this aborts at exit
                 ray.shutdown()
+                _OWNED.update(connected=False, cluster=False)
 
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.to_thread(shut), max(timeout, 30.0))

@@ -204,7 +204,9 @@ def build(settings: EngineSettings, ray_settings: RaySettings, num_gpus: float,
     if r.min_replicas != r.max_replicas:
         autoscaling = {"min_replicas": r.min_replicas, "max_replicas": r.max_replicas,
                        "initial_replicas": max(1, r.min_replicas),
-                       "target_ongoing_requests": r.target_ongoing_requests}
+                       "target_ongoing_requests": r.target_ongoing_requests,
+                       "upscale_delay_s": r.upscale_delay_s,
+                       "downscale_delay_s": r.downscale_delay_s}
         replicas = None
     options: dict[str, Any] = {
         "name": name,

@@ -109,6 +109,8 @@ class RaySettings:
     num_cpus: float = 1.0  # per replica
     max_ongoing_requests: int = 2  # batches a replica holds: one painting, the next waiting
     target_ongoing_requests: float = 1.0  # autoscaling: batches per replica it aims for
+    upscale_delay_s: float = 30.0  # autoscaling: how long the queue must stay deep to add one
+    downscale_delay_s: float = 600.0  # ... and how long idle to remove one
     batch_size: int = 4  # images one replica merges into one pipeline call (@serve.batch)
     batch_wait_s: float = 0.01  # how long a replica waits for compatible batches to merge
     local_num_cpus: int = 0  # CPUs of a local cluster; 0 = the machine's

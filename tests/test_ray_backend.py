@@ -226,3 +226,34 @@ def test_python_m_bot_on_ray_killed_and_restarted(ray_cluster, tmp_path):
     killed_mid_queue_and_restarted(
         tmp_path, engine={"backend": "ray"},
         ray=ray_section(ray_cluster, "t-e2e", min_replicas=1, max_replicas=1))
+
+
+def replica_actors(app: str) -> list[str]:
+    import ray
+
+    prefix = f"SERVE_REPLICA::{app}#{DEPLOYMENT}#"
+    return [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+            if a["name"].startswith(prefix)]
+
+
+async def test_autoscaling_adds_a_replica_when_the_queue_is_deep(ray_cluster, tmp_path):
+    app = "t-auto"
+    config = load_config(write_config(tmp_path, limits={"steps_max": 50}, ray=ray_section(
+        ray_cluster, app, min_replicas=1, max_replicas=2, upscale_delay_s=1,
+        downscale_delay_s=600)))
+    client = RayEngineClient(config.engine_settings(), config.ray_settings())
+    await client.start()
+    try:
+        assert len(replica_actors(app)) == 1  # starts at min_replicas
+        gate = asyncio.Semaphore(client.concurrency)  # as the dispatcher keeps them in flight
+
+        async def run(job_id: int) -> int:
+            async with gate:
+                req = BatchRequest(None, 64, 64, 50, 7.5, [JobSpec(job_id, "x", seed=job_id)])
+                return len(await client.run_batch(req))
+
+        batches = asyncio.gather(*[run(100 + i) for i in range(16)])
+        await until(lambda: len(replica_actors(app)) == 2, 120, "a second replica")
+        assert await batches == [1] * 16
+    finally:
+        await client.close()

@@ -73,3 +73,21 @@ def test_batch_model_id_is_the_batch_key_not_its_jobs():
     assert batch_model_id(req(style=None)).startswith("none.")
     assert batch_model_id(req()) != batch_model_id(req(steps=8))
     assert batch_model_id(req()) != batch_model_id(req(style="retro-anime"))
+
+
+def test_doctor_checks_the_ray_extra_only_for_the_ray_backend(tmp_path):
+    from bot.doctor import run_doctor
+    from engine.ray_client import ray_available
+    from tests.conftest import write_config
+
+    def doctor(**sections) -> list[str]:
+        lines: list[str] = []
+        run_doctor(write_config(tmp_path, **sections), lines.append)
+        return [line for line in lines if "ray:" in line]
+
+    assert doctor() == []  # the local backend needs no Ray
+    (line,) = doctor(engine={"backend": "ray"}, ray={"max_replicas": 2})
+    if ray_available() is None:
+        assert line.startswith("ok") and "a local cluster the bot starts, 1–2 replica(s)" in line
+    else:
+        assert line.startswith("FAIL") and "pip install '.[ray]'" in line
