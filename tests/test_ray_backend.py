@@ -143,6 +143,16 @@ async def test_one_replica_streams_progress_merges_only_compatible_and_cancels(
         assert len(await client.run_batch(one(22, None))) == 1
         assert time.monotonic() - started < 30
 
+        # a job cancelled out of a batch with another: the other's image still comes back
+        steps.clear()
+        pair = asyncio.create_task(client.run_batch(
+            BatchRequest(None, 64, 64, 8, 7.5, [JobSpec(31, "a", seed=1),
+                                                 JobSpec(32, "b", seed=2)]),
+            lambda s, n: steps.append((s, n))))
+        await until(lambda: steps, 60, "the first step")
+        await client.abort([31])
+        assert [r.job_id for r in await pair] == [32]
+
         # a style reload reaches the replicas (Serve's reconfigure) and answers the list
         answer = await client.reload_styles()
         assert answer.error == "" and set(answer.styles) == set(info.styles)
