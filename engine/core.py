@@ -7,6 +7,7 @@ stay reproducible and batch-invariant, and what each GPU option does: docs/engin
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 import warnings
@@ -21,7 +22,14 @@ from engine.errors import EngineError, ErrorKind
 from engine.images import blur, encode_png
 from engine.invariance import batch_invariant_kernels, make_batch_invariant
 from engine.lora_check import LoraMisfit, ModelShape, check_lora
-from engine.protocol import BatchRequest, ImageResult, JobSpec, ReadyInfo, StylesReloaded
+from engine.protocol import (
+    BatchRequest,
+    ImageResult,
+    JobKind,
+    JobSpec,
+    ReadyInfo,
+    StylesReloaded,
+)
 from engine.safety import SafetyChecker
 from engine.scoring import ClipScorer
 from engine.settings import SCHEDULERS, EngineSettings, is_single_file
@@ -32,6 +40,8 @@ log = logging.getLogger("pelukis.engine")
 MAX_SEED = 2**32 - 1
 MAX_CFG = 30.0
 MAX_SAFETY_THRESHOLD = 100.0
+MAX_INPUT_PIXELS = 4096 * 4096  # an input picture larger than this is refused undecoded
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what the bot sends (it normalises to PNG)
 
 # the diffusers class (and its options) of each scheduler name of engine.settings
 SCHEDULER_CLASSES = {
@@ -71,6 +81,7 @@ class Engine:
         self._load_pipeline()
         self._set_scheduler()
         self._apply_gpu_options()
+        self._derive_img2img()
         # 3. every style's LoRA; CLIP for the score and the image check
         self._load_styles()
         self._load_scorer()
@@ -141,6 +152,17 @@ class Engine:
             pipe.enable_model_cpu_offload(device=self.device)
         else:
             self.pipe = pipe.to(self.device)
+
+    def _derive_img2img(self) -> None:
+        """The img2img pipeline, made once ``from_pipe`` of the loaded one: the same UNet,
+        VAE, text encoder and scheduler objects (and so the same LoRA adapters), no second
+        copy of any weight. The dtype is passed: without it from_pipe upcasts shared fp16
+        modules to fp32 in place. The two never run at once (one batch at a time)."""
+        from diffusers import StableDiffusionImg2ImgPipeline
+
+        # ``dtype`` is diffusers 0.42's name for ``torch_dtype`` (deprecated there)
+        self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe, dtype=self.dtype)
+        self.img2img.set_progress_bar_config(disable=True)
 
     def _load_styles(self) -> None:
         """Each style's LoRA as a named adapter, once. A style without weights, or whose
@@ -417,10 +439,14 @@ class Engine:
         ):
             known = ", ".join([NONE, *self.registry.names()])
             raise bad(f"unknown style {req.style!r} (known: {known})")
+        if not isinstance(req.job_kind, JobKind):
+            known = ", ".join(JobKind)
+            raise bad(f"unknown job_kind {req.job_kind!r} (known: {known})")
+        top = s.upscale_max_side if req.job_kind is JobKind.UPSCALE else s.max_side
         for key in ("width", "height"):
             v = getattr(req, key)
-            if not _is_int(v) or v % 8 or not s.min_side <= v <= s.max_side:
-                raise bad(f"{key} {v!r} must be a multiple of 8 in [{s.min_side}, {s.max_side}]")
+            if not _is_int(v) or v % 8 or not s.min_side <= v <= top:
+                raise bad(f"{key} {v!r} must be a multiple of 8 in [{s.min_side}, {top}]")
         if not _is_int(req.steps) or not 1 <= req.steps <= s.steps_max:
             raise bad(f"steps {req.steps!r} must be an integer in [1, {s.steps_max}]")
         if (
@@ -429,6 +455,12 @@ class Engine:
             or not 0 < req.cfg <= MAX_CFG
         ):
             raise bad(f"cfg {req.cfg!r} must be a number in (0, {MAX_CFG:g}]")
+        if req.job_kind is not JobKind.TEXT:
+            v = req.strength
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+                raise bad(f"strength {v!r} must be a number in (0, 1]")
+            if int(req.steps * v) < 1:
+                raise bad(f"strength {v!r} × steps {req.steps} leaves no denoising step")
         if not isinstance(req.jobs, list) or not 1 <= len(req.jobs) <= s.max_batch:
             n = len(req.jobs) if isinstance(req.jobs, list) else req.jobs
             raise bad(f"{n!r} jobs; a batch holds 1 to {s.max_batch}")
@@ -442,6 +474,10 @@ class Engine:
                 raise bad(f"job {job.job_id}: prompt {job.prompt!r} is empty")
             if not isinstance(job.negative, str):
                 raise bad(f"job {job.job_id}: negative {job.negative!r} must be a string")
+            if req.job_kind is JobKind.TEXT and job.image:
+                raise bad(f"job {job.job_id}: a text job carries no picture")
+            if req.job_kind is not JobKind.TEXT and not job.image:
+                raise bad(f"job {job.job_id}: a {req.job_kind} job needs a picture")
             t = job.safety_threshold
             if (
                 isinstance(t, bool)
@@ -474,6 +510,8 @@ class Engine:
             raise EngineError(ErrorKind.OOM, f"batch {batch_id}: simulated out of memory with "
                                              f"{len(req.jobs)} images")
 
+        pictures = self._pictures(req, batch_id)
+
         # 2. the style's adapter (or none)
         style = self.style_of(req.style)
         self._switch_adapter(style)
@@ -488,7 +526,8 @@ class Engine:
 
         # 4. one pipeline call; per-job generators make each image independent of its batch
         started = time.perf_counter()
-        images = self._paint(req, prompts, negatives, on_step, should_abort, batch_id)
+        images = self._paint(req, prompts, negatives, on_step, should_abort, batch_id,
+                             pictures)
         generate_s = time.perf_counter() - started
 
         # 5. CLIP score against the plain English prompt, while the PNGs are encoded in the
@@ -546,18 +585,45 @@ class Engine:
         log.debug("adapter %s → %s%s", self._active, want, " (fused)" if self._fused else "")
         self._active = want
 
+    def _pictures(self, req: BatchRequest, batch_id: int) -> list[Image.Image] | None:
+        """The jobs' input pictures, decoded and at the request's size (None for text).
+        The bot checked and normalised them (bot/pictures.py); this refuses what still does
+        not decode, as EngineError(invalid), before any work."""
+        if req.job_kind is JobKind.TEXT:
+            return None
+        out = []
+        for job in req.jobs:
+            try:
+                with Image.open(io.BytesIO(job.image)) as image:
+                    if image.format not in INPUT_FORMATS:
+                        raise ValueError(f"format {image.format}")
+                    if image.width * image.height > MAX_INPUT_PIXELS:
+                        raise ValueError(f"{image.width}x{image.height} is too large")
+                    picture = image.convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                raise EngineError(ErrorKind.INVALID, f"batch {batch_id}: job {job.job_id}: "
+                                  f"the picture does not decode: {exc}") from None
+            if picture.size != (req.width, req.height):
+                picture = picture.resize((req.width, req.height), Image.Resampling.LANCZOS)
+            out.append(picture)
+        return out
+
     def _paint(self, req: BatchRequest, prompts: list[str], negatives: list[str],
                on_step: StepFn | None, should_abort: AbortFn | None,
-               batch_id: int) -> list[Image.Image]:
+               batch_id: int, pictures: list[Image.Image] | None = None) -> list[Image.Image]:
         """The pipeline call. The step callback does no device work: it reports the step and
-        checks the abort flag (an exception leaves at once, skipping the VAE decode)."""
+        checks the abort flag (an exception leaves at once, skipping the VAE decode).
+        A job with a picture goes through the img2img pipeline (the same modules); an
+        upscale is a hi-res img2img pass over the enlarged picture with the VAE tiled."""
         gen_device = "cpu" if self.device.type == "mps" else self.device
         generators = [torch.Generator(gen_device).manual_seed(job.seed) for job in req.jobs]
 
         def step_end(pipe, step: int, timestep, callback_kwargs):
             if on_step is not None:
-                # = steps for most schedulers; a few (PNDM) take an extra timestep
-                on_step(step + 1, max(int(pipe.num_timesteps), req.steps))
+                # = steps for most schedulers; a few (PNDM) take an extra timestep; img2img
+                # runs only the last strength × steps of them
+                total = int(pipe.num_timesteps)
+                on_step(step + 1, total if pictures is not None else max(total, req.steps))
             if should_abort is not None and should_abort():
                 pipe._interrupt = True
                 raise _Interrupted
@@ -565,20 +631,24 @@ class Engine:
 
         gpu.set_vae_slicing_tiling(getattr(self.pipe, "vae", None), self.settings,
                                    req.width, req.height)
+        if req.job_kind is JobKind.UPSCALE and not self.pipe.vae.use_tiling:
+            self.pipe.vae.enable_tiling()  # the next batch sets it back for its size
+        common = dict(
+            prompt=prompts,
+            negative_prompt=negatives if any(negatives) else None,
+            num_inference_steps=req.steps,
+            guidance_scale=float(req.cfg),
+            num_images_per_prompt=1,
+            generator=generators,
+            callback_on_step_end=step_end,
+            output_type="pil",
+        )
         try:
             with batch_invariant_kernels(self.device):
-                return self.pipe(
-                    prompt=prompts,
-                    negative_prompt=negatives if any(negatives) else None,
-                    width=req.width,
-                    height=req.height,
-                    num_inference_steps=req.steps,
-                    guidance_scale=float(req.cfg),
-                    num_images_per_prompt=1,
-                    generator=generators,
-                    callback_on_step_end=step_end,
-                    output_type="pil",
-                ).images
+                if pictures is None:
+                    return self.pipe(width=req.width, height=req.height, **common).images
+                return self.img2img(image=pictures, strength=float(req.strength),
+                                    **common).images
         except _Interrupted:
             raise EngineError(ErrorKind.ABORTED, f"batch {batch_id} aborted") from None
         except torch.OutOfMemoryError as exc:

@@ -54,6 +54,7 @@ class EngineSettings:
     min_side: int = 64
     max_side: int = 1024
     steps_max: int = 100
+    upscale_max_side: int = 2048  # the largest side an upscale may reach (from [limits])
     # the GPU path (docs/engine.md)
     attention: Attention = "sdpa"
     channels_last: OnOffAuto = "auto"  # UNet weights/activations in channels-last layout
