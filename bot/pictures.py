@@ -26,6 +26,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -139,6 +140,23 @@ def _megapixels(limits: LimitsSection) -> str:
     return f"{limits.picture_max_pixels / 1e6:g}"
 
 
+async def read_picture_file(path: str | Path, limits: LimitsSection) -> bytes:
+    """A picture file's bytes (the console's ``--image PATH``), off the event loop; the
+    size cap is checked before reading. UserError when it cannot be read."""
+    def read() -> bytes:
+        p = Path(path).expanduser()
+        size = p.stat().st_size
+        if size > limits.picture_max_mb * 2**20:
+            raise UserError("picture_too_big", size=f"{size / 2**20:.1f}",
+                            limit=f"{limits.picture_max_mb:g}")
+        return p.read_bytes()
+
+    try:
+        return await asyncio.to_thread(read)
+    except OSError:
+        raise UserError("picture_unavailable") from None
+
+
 def fit_upscale(width: int, height: int, factor: int, max_side: int) -> tuple[int, int]:
     """The size an upscale by ``factor`` gives, its sides multiples of 8 and none above
     ``max_side`` (the factor is reduced to fit)."""
@@ -147,4 +165,4 @@ def fit_upscale(width: int, height: int, factor: int, max_side: int) -> tuple[in
             max(MULTIPLE, math.floor(height * scale / MULTIPLE) * MULTIPLE))
 
 
-__all__ = ["InputPicture", "fit_upscale", "load_picture", "normalise"]
+__all__ = ["InputPicture", "fit_upscale", "load_picture", "normalise", "read_picture_file"]

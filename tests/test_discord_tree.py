@@ -71,7 +71,7 @@ async def test_the_tree_is_the_specs(payload, tmp_path):
 async def test_generate_options_are_typed_with_limits_from_config(payload):
     opts = options(payload["generate"])
     assert list(opts) == ["prompt", "style", "seed", "cfg", "steps", "negative",
-                          "aspect_ratio", "raw"]
+                          "aspect_ratio", "raw", "strength"]
     assert opts["prompt"]["type"] == STRING and opts["prompt"]["required"] is True
     assert opts["prompt"]["max_length"] == 1000  # [limits] prompt_max_chars
     assert all(not o["required"] for name, o in opts.items() if name != "prompt")

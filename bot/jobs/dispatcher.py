@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bot import metrics
 from bot.config import Config
@@ -219,7 +220,10 @@ class Dispatcher:
         self.board.painting(batch)
         started = time.monotonic()
         try:
-            results = await self.client.run_batch(batch_request(batch), on_progress)
+            req = batch_request(batch)
+            if not await self._read_inputs(batch, req):
+                return
+            results = await self.client.run_batch(req, on_progress)
         except EngineError as exc:
             metrics.error(exc.kind)
             self._running = set()
@@ -268,6 +272,28 @@ class Dispatcher:
                 faults.exit_if("exit_after_store")  # testing seam: die with the image unsent
                 job.state = JobState.DONE
                 self.delivery.later(job)
+
+    async def _read_inputs(self, batch: list[Job], req) -> bool:
+        """The input pictures of a picture batch, read from the store (off the loop). A
+        job whose picture is gone fails with a note; the others run (False: none left)."""
+        if req.job_kind == "text":
+            return True
+        keep = []
+        for job, spec in zip(batch, req.jobs, strict=True):
+            try:
+                spec.image = await asyncio.to_thread(Path(job.source).read_bytes)
+            except OSError as exc:
+                log.error("input picture of job %d unreadable: %s", job.id, exc)
+                await self.store.fail(job.id, "picture_unavailable",
+                                      detail=f"input picture unreadable: {exc}")
+                self.delivery.later(job)
+                continue
+            keep.append(spec)
+        req.jobs = keep
+        if not keep:
+            self._running = set()
+            self.board.painting(batch, now=False)
+        return bool(keep)
 
     async def _batch_failed(self, batch: list[Job], exc: EngineError) -> None:
         ids = [j.id for j in batch]

@@ -7,6 +7,7 @@ in one transaction: a job that says ``done`` always has its image on disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,14 @@ class ResultsTable(Database):
 
     def image_path(self, job: Job) -> Path:
         return self.images_dir / f"{job.id:08d}-{job.seed}.png"
+
+    async def save_input(self, png: bytes) -> str:
+        """A job's input picture (already normalised), stored before its job under
+        ``inputs/`` by content, so the same picture twice is one file; its path."""
+        path = self.images_dir / "inputs" / f"{hashlib.sha256(png).hexdigest()[:32]}.png"
+        if not await asyncio.to_thread(path.is_file):
+            await asyncio.to_thread(write_atomically, path, png)
+        return str(path)
 
     async def store_result(self, job: Job, png: bytes, result: Result) -> bool:
         """Write the image (atomically), its row, and mark the job done, in that order.
