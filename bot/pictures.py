@@ -1,9 +1,9 @@
 """Pictures users send in: checked and normalised in ONE place, for every front end.
 
-``load_picture(data, limits, native)`` runs Pillow in a worker thread (never on the event
-loop) and either returns an ``InputPicture`` (a plain 8-bit RGB PNG at about the model's
-pixel count, sides a multiple of 8, EXIF rotation applied) or raises ``UserError`` with the
-user's sentence (bot/i18n):
+``load_picture(data, limits)`` runs Pillow in a worker thread (never on the event loop) and
+either returns an ``InputPicture`` (a plain 8-bit RGB PNG, EXIF rotation applied, sides a
+multiple of 8 and none above ``[limits] max_side``) or raises ``UserError`` with the user's
+sentence (bot/i18n):
 
 * not an image (or a format Pillow cannot read)        → ``picture_not_image``
 * over ``[limits] picture_max_mb`` (the bytes)          → ``picture_too_big``
@@ -16,6 +16,10 @@ What is merely unusual is converted, correctly: CMYK through Pillow's CMYK→RGB
 grey scaled down (Pillow's own ``convert`` clips it to white), an alpha channel composited
 on white, palette and grey images expanded; a picture wider than ``[limits] max_aspect`` is
 cropped to it around the centre.
+
+The stored size depends on the picture and the config only, never on whether the engine
+has said its native size yet, so the same picture always gives the same bytes; the engine
+fits it to the job's size (the model's pixel count at the picture's aspect).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.config import LimitsSection
 from bot.errors import UserError
-from bot.sizes import size_for
 
 MULTIPLE = 8  # the VAE's scale factor: sides are multiples of it
 
@@ -46,13 +49,12 @@ class InputPicture:
     source_size: tuple[int, int]  # as it came (after the EXIF rotation)
 
 
-async def load_picture(data: bytes, limits: LimitsSection,
-                       native: tuple[int, int]) -> InputPicture:
+async def load_picture(data: bytes, limits: LimitsSection) -> InputPicture:
     """``data`` checked and normalised (see the module doc), in a worker thread."""
-    return await asyncio.to_thread(normalise, data, limits, native)
+    return await asyncio.to_thread(normalise, data, limits)
 
 
-def normalise(data: bytes, limits: LimitsSection, native: tuple[int, int]) -> InputPicture:
+def normalise(data: bytes, limits: LimitsSection) -> InputPicture:
     """The blocking part of ``load_picture``: call it from a thread."""
     if len(data) > limits.picture_max_mb * 2**20:
         raise UserError("picture_too_big", size=f"{len(data) / 2**20:.1f}",
@@ -86,7 +88,7 @@ def normalise(data: bytes, limits: LimitsSection, native: tuple[int, int]) -> In
     source = rgb.size
     rgb = _crop_to_aspect(rgb, limits.max_aspect)
     aspect = _ratio(*rgb.size)
-    size = size_for(aspect, native, limits.max_side, MULTIPLE)
+    size = _stored_size(*rgb.size, limits.max_side)
     if rgb.size != size:
         rgb = rgb.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -128,6 +130,13 @@ def _crop_to_aspect(image: Image.Image, max_aspect: float) -> Image.Image:
         top = (h - keep) // 2
         return image.crop((0, top, w, top + keep))
     return image
+
+
+def _stored_size(w: int, h: int, max_side: int) -> tuple[int, int]:
+    """Sides multiples of 8, none above ``max_side``; never enlarged."""
+    scale = min(1.0, max_side / max(w, h))
+    return (max(MULTIPLE, round(w * scale / MULTIPLE) * MULTIPLE),
+            max(MULTIPLE, round(h * scale / MULTIPLE) * MULTIPLE))
 
 
 def _ratio(w: int, h: int) -> str:

@@ -161,7 +161,8 @@ class Engine:
         from diffusers import StableDiffusionImg2ImgPipeline
 
         # ``dtype`` is diffusers 0.42's name for ``torch_dtype`` (deprecated there)
-        self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe, dtype=self.dtype)
+        with _quiet_loading():  # its .to(dtype) of modules already in that dtype warns
+            self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe, dtype=self.dtype)
         self.img2img.set_progress_bar_config(disable=True)
 
     def _load_styles(self) -> None:

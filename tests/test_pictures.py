@@ -16,7 +16,6 @@ from bot.i18n import t
 from bot.pictures import fit_upscale, load_picture, normalise
 
 LIMITS = LimitsSection()
-NATIVE = (64, 64)
 
 
 def saved(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
@@ -33,20 +32,23 @@ def decoded(png: bytes) -> Image.Image:
 
 def refused(data: bytes, limits: LimitsSection = LIMITS) -> UserError:
     with pytest.raises(UserError) as err:
-        normalise(data, limits, NATIVE)
+        normalise(data, limits)
     for lang in ("en", "id"):  # every refusal has its sentence in both languages
         assert t(lang, err.value.key, **err.value.values)
     return err.value
 
 
-def test_a_plain_photo_becomes_rgb_png_at_the_model_size() -> None:
-    pic = normalise(saved(Image.new("RGB", (300, 200), "teal"), "JPEG"), LIMITS, NATIVE)
+def test_a_plain_photo_becomes_an_rgb_png_within_max_side() -> None:
+    pic = normalise(saved(Image.new("RGB", (300, 200), "teal"), "JPEG"), LIMITS)
     image = decoded(pic.png)
     assert image.format == "PNG" and image.mode == "RGB"
     assert (pic.width, pic.height) == image.size
     assert pic.width % 8 == 0 and pic.height % 8 == 0
     assert pic.aspect == "3:2" and pic.source_size == (300, 200)
-    assert abs(pic.width * pic.height - 64 * 64) / (64 * 64) < 0.2
+    assert pic.png == normalise(saved(Image.new("RGB", (300, 200), "teal"), "JPEG"),
+                                LIMITS).png  # the same picture, the same bytes
+    big = normalise(saved(Image.new("RGB", (3000, 2000), "teal")), LIMITS)
+    assert (big.width, big.height) == (1024, 680)  # within max_side, multiples of 8
 
 
 def test_not_an_image() -> None:
@@ -65,13 +67,13 @@ def test_animated_pictures_are_refused(fmt: str) -> None:
 
 
 def test_a_one_frame_gif_is_a_still_picture() -> None:
-    pic = normalise(saved(Image.new("P", (40, 40), 3), "GIF"), LIMITS, NATIVE)
+    pic = normalise(saved(Image.new("P", (40, 40), 3), "GIF"), LIMITS)
     assert decoded(pic.png).mode == "RGB"
 
 
 def test_cmyk_is_converted_not_refused() -> None:
     data = saved(Image.new("CMYK", (40, 40), (255, 0, 0, 0)), "JPEG", quality=100)
-    r, g, b = decoded(normalise(data, LIMITS, NATIVE).png).getpixel((20, 20))
+    r, g, b = decoded(normalise(data, LIMITS).png).getpixel((20, 20))
     assert r < 20 and g > 235 and b > 235  # cyan, not inverted
 
 
@@ -80,8 +82,8 @@ def test_16_bit_grey_is_scaled_not_clipped() -> None:
     row = (32768).to_bytes(2, "little") * 20 + b"\x00\x00" * 20
     image = Image.frombytes("I;16", (40, 40), row * 40)
     assert image.convert("L").getpixel((5, 20)) == 255  # what a plain convert would give
-    pic = decoded(normalise(saved(image), LIMITS, NATIVE).png)
-    left, right = pic.getpixel((5, 20)), pic.getpixel((60, 20))
+    pic = decoded(normalise(saved(image), LIMITS).png)
+    left, right = pic.getpixel((5, 20)), pic.getpixel((30, 20))
     assert 120 <= left[0] <= 136 and left[0] == left[1] == left[2]
     assert right == (0, 0, 0)
 
@@ -89,9 +91,9 @@ def test_16_bit_grey_is_scaled_not_clipped() -> None:
 def test_alpha_is_composited_on_white() -> None:
     image = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
     image.paste((200, 0, 0, 255), (0, 0, 20, 40))
-    pic = decoded(normalise(saved(image), LIMITS, NATIVE).png)
+    pic = decoded(normalise(saved(image), LIMITS).png)
     assert pic.mode == "RGB"
-    assert pic.getpixel((60, 20)) == (255, 255, 255)
+    assert pic.getpixel((30, 20)) == (255, 255, 255)
     r, g, b = pic.getpixel((5, 20))
     assert r > 180 and g < 20 and b < 20
 
@@ -101,7 +103,7 @@ def test_exif_rotation_is_applied() -> None:
     image.paste((0, 0, 255), (0, 0, 40, 40))  # blue on the left as stored
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
-    pic = normalise(saved(image, "JPEG", exif=exif.tobytes(), quality=95), LIMITS, NATIVE)
+    pic = normalise(saved(image, "JPEG", exif=exif.tobytes(), quality=95), LIMITS)
     assert pic.source_size == (40, 80) and pic.aspect == "1:2"
     shown = decoded(pic.png)
     assert shown.height > shown.width
@@ -147,7 +149,7 @@ def test_over_the_file_size_cap() -> None:
 
 
 def test_a_panorama_is_cropped_to_the_widest_aspect() -> None:
-    pic = normalise(saved(Image.new("RGB", (1000, 100), "red")), LIMITS, NATIVE)
+    pic = normalise(saved(Image.new("RGB", (1000, 100), "red")), LIMITS)
     assert pic.aspect == "3:1"
 
 
@@ -164,7 +166,7 @@ def test_loading_runs_off_the_event_loop() -> None:
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(ticker())
-        pic = await load_picture(data, LIMITS, NATIVE)
+        pic = await load_picture(data, LIMITS)
         task.cancel()
         return pic, ticks
 

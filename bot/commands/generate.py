@@ -62,16 +62,13 @@ def parse_strength(value: object, limits: LimitsSection) -> float:
     return round(strength, 3)
 
 
-FALLBACK_NATIVE = (512, 512)  # before the engine has said its size (it fits pictures again)
-
-
 async def take_picture(cmds: Commands, msg: Incoming) -> InputPicture | None:
     """The message's picture (sent with it or replied to), checked and normalised
     (bot/pictures.py); None when it has none. Raises UserError for a bad one."""
     if msg.fetch_picture is None:
         return None
     data = await msg.fetch_picture()
-    return await load_picture(data, cmds.config.limits, cmds.native_size() or FALLBACK_NATIVE)
+    return await load_picture(data, cmds.config.limits)
 
 
 async def from_picture(cmds: Commands, job: Job, picture: InputPicture, kind: str,

@@ -1,0 +1,160 @@
+"""Pictures in on Telegram, through a real python-telegram-bot Application and the fake Bot
+API: a photo with a /generate caption, /generate as a reply to a photo (the bot's own too),
+real getFile downloads, and every bad picture answered in the user's language."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bot.config import load_config
+from bot.i18n import t
+from bot.models import JobState
+from tests.conftest import write_config
+from tests.fake_telegram import FakeBotAPI
+from tests.test_telegram import picture, replies_to, start, status_photo, stop, until
+
+pytestmark = pytest.mark.slow
+
+USER = 7
+
+
+def png(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def photo() -> bytes:
+    image = Image.new("RGB", (120, 80), "white")
+    ImageDraw.Draw(image).ellipse((10, 10, 70, 70), fill="red")
+    return png(image, "JPEG", quality=90)
+
+
+@pytest.fixture
+def fake():
+    server = FakeBotAPI()
+    yield server
+    server.close()
+
+
+def config_for(tmp_path, fake, **limits):
+    return load_config(write_config(
+        tmp_path,
+        telegram={"base_url": fake.base_url, "base_file_url": fake.base_file_url,
+                  "poll_timeout_s": 1, "edit_interval_s": 0.2, "rate_limit": False},
+        bot={"language": "id"},
+        limits={"picture_download_timeout_s": 2, **limits},
+    ), must_exist=True)
+
+
+async def answer(fake: FakeBotAPI, message: dict) -> str:
+    sent = await until(lambda: replies_to(fake, "sendMessage", message["message_id"]),
+                       what="an answer")
+    return sent[0].params["text"]
+
+
+async def test_a_photo_with_a_caption_and_a_reply_to_the_bots_picture(tmp_path, fake):
+    app, service = await start(config_for(tmp_path, fake), fake)
+    try:
+        sent = fake.send_photo(USER, USER, photo(), caption="/gambar kucing merah --seed 5 "
+                               "--steps 4 --strength 0.5")
+        status = await status_photo(fake, sent["message_id"])
+        edit, _ = await picture(fake, status)
+        # a real download of the largest size: getFile, then the file URL
+        biggest = sent["photo"][-1]["file_id"]
+        assert [c.params["file_id"] for c in fake.calls_to("getFile")] == [biggest]
+        assert [c.params["file_path"] for c in fake.calls_to("download")] == \
+            [f"photos/{biggest}"]
+        first = (await app.store.jobs_in(JobState.DONE))[0]
+        assert (first.kind, first.strength, first.seed) == ("img2img", 0.5, 5)
+        stored = Image.open(first.source)
+        assert stored.mode == "RGB" and stored.format == "PNG"
+        assert first.aspect == "3:2"
+
+        # the same photo, prompt and seed again: the same picture
+        again = fake.send_photo(USER, USER, photo(), caption="/gambar kucing merah --seed 5 "
+                                "--steps 4 --strength 0.5")
+        edit2, _ = await picture(fake, await status_photo(fake, again["message_id"]))
+        media = edit.params["media"]["media"].removeprefix("attach://")
+        media2 = edit2.params["media"]["media"].removeprefix("attach://")
+        assert edit.files[media] == edit2.files[media2]
+
+        # /generate as a reply to the bot's own picture: that picture is redrawn
+        shown = fake.message(USER, status.result["message_id"])
+        reply = fake.send_text(USER, USER, "/generate a blue cat --seed 9 --steps 4",
+                               reply_to=shown)
+        await picture(fake, await status_photo(fake, reply["message_id"]))
+        job = max(await app.store.jobs_in(JobState.DONE), key=lambda j: j.id)
+        assert job.kind == "img2img" and job.prompt == "a blue cat"
+        assert fake.calls_to("getFile")[-1].params["file_id"] == shown["photo"][-1]["file_id"]
+        result = await app.store.result(first.id)
+        mine = Image.open(result.image_path)
+        assert Image.open(job.source).size == mine.size  # the bot's picture, as it was
+
+        # a photo sent as a file (a document) works the same
+        doc = fake.send_photo(USER, USER, png(Image.new("RGB", (64, 64), "teal")),
+                              caption="/generate teal sea --steps 4", as_document=True)
+        await picture(fake, await status_photo(fake, doc["message_id"]))
+    finally:
+        await stop(app, service)
+
+
+async def test_every_bad_picture_is_answered_and_the_bot_stays_up(tmp_path, fake):
+    app, service = await start(config_for(tmp_path, fake, picture_max_mb=0.05), fake)
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    gif = png(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+    noise = png(Image.effect_noise((300, 300), 90).convert("RGB"))
+    cases = [
+        ("id", b"%PDF-1.4 not a picture", "image/png", "picture_not_image", {}),
+        ("en", gif, "image/gif", "picture_animated", {}),
+        ("id", png(Image.new("RGB", (1, 1))), "image/png", "picture_too_small",
+         {"width": 1, "height": 1, "limit": 16}),
+        ("en", noise, "image/png", "picture_too_big",
+         {"size": f"{len(noise) / 2**20:.1f}", "limit": "0.05"}),
+    ]
+    try:
+        for lang, data, mime, key, values in cases:
+            sent = fake.send_photo(USER, USER, data, caption="/generate a cat", lang=lang,
+                                   as_document=True, mime_type=mime)
+            assert await answer(fake, sent) == t(lang, key, **values), key
+        # Telegram will not hand the file over (an unknown file id): said so
+        missing = {"message_id": 1, "date": 0, "chat": fake.chat(USER),
+                   "photo": [{"file_id": "nope", "file_unique_id": "n", "width": 9,
+                              "height": 9, "file_size": 9}]}
+        sent = fake.send_text(USER, USER, "/generate a cat", lang="en", reply_to=missing)
+        assert await answer(fake, sent) == t("en", "picture_unavailable")
+        # a download that takes longer than the timeout
+        fake.download_delay_s = 4
+        slow = fake.send_photo(USER, USER, photo(), caption="/generate a cat", lang="id")
+        assert await answer(fake, slow) == t("id", "picture_unavailable")
+        fake.download_delay_s = 0
+        # nothing was queued for any of them, and the bot still paints
+        assert not await app.store.jobs_in(JobState.QUEUED, JobState.RUNNING)
+        ok = fake.send_text(USER, USER, "/generate a cat --steps 2")
+        await picture(fake, await status_photo(fake, ok["message_id"]))
+    finally:
+        await stop(app, service)
+
+
+def test_reading_the_stored_picture_is_the_normalised_png(tmp_path):
+    """Store.save_input keeps one file per content."""
+    from bot.storage import Store
+
+    async def main():
+        store = await Store.open(tmp_path / "db.sqlite", tmp_path / "images")
+        try:
+            a = await store.save_input(b"\x89PNG one")
+            b = await store.save_input(b"\x89PNG one")
+            c = await store.save_input(b"\x89PNG two")
+        finally:
+            await store.close()
+        return a, b, c
+
+    a, b, c = asyncio.run(main())
+    assert a == b != c and Path(a).read_bytes() == b"\x89PNG one"
+    assert Path(a).parent == tmp_path / "images" / "inputs"
