@@ -471,7 +471,9 @@ class Engine:
         for job in req.jobs:
             if not _is_int(job.seed) or not 0 <= job.seed <= MAX_SEED:
                 raise bad(f"job {job.job_id}: seed {job.seed!r} must be in [0, {MAX_SEED}]")
-            if not isinstance(job.prompt, str) or not job.prompt.strip():
+            if not isinstance(job.prompt, str) or (
+                req.job_kind is JobKind.TEXT and not job.prompt.strip()
+            ):  # a picture job may come without words (a variation, an upscale)
                 raise bad(f"job {job.job_id}: prompt {job.prompt!r} is empty")
             if not isinstance(job.negative, str):
                 raise bad(f"job {job.job_id}: negative {job.negative!r} must be a string")

@@ -162,7 +162,8 @@ async def test_private_chat_generate_flow(tg_config, fake):
         assert "Seed: 42" in caption and "Langkah: 2" in caption and "CLIP:" in caption
         keyboard = edit.params["reply_markup"]["inline_keyboard"]
         data = [b["callback_data"] for row in keyboard for b in row]
-        assert [d.split(":")[1] for d in data] == ["reroll", "seed", "file", "del"]
+        assert [d.split(":")[1] for d in data] == ["reroll", "seed", "vary", "up2", "up4",
+                                                  "file", "del"]
         job_id = int(data[0].rsplit(":", 1)[1])
         stored = (await app.store.result(job_id)).image_path
         media = edit.params["media"]["media"].removeprefix("attach://")

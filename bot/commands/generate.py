@@ -83,6 +83,9 @@ async def from_picture(cmds: Commands, job: Job, picture: InputPicture, kind: st
     return job
 
 
+# the picture to redraw (Discord: an attachment; elsewhere it comes with the message)
+IMAGE = Option("image", OptionType.PICTURE, name_id="gambar")
+
 ASPECTS = (  # Discord shows at most 25 choices; any W:H is accepted in chat text
     Choice("1:1", "choice_square"),
     Choice("16:9", "choice_landscape_wide"),
@@ -170,5 +173,6 @@ GENERATE = Command(
         Option("raw", OptionType.BOOL, name_id="apa_adanya"),
         Option("strength", OptionType.FLOAT, name_id="kekuatan", parse=parse_strength,
                range=lambda limits: (0.05, 1.0), example="--strength 0.6"),
+        IMAGE,
     ),
 )

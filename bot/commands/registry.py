@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands import buttons
 from bot.commands.catalog import COMMANDS
+from bot.commands.pictures import from_result
 from bot.commands.spec import Access, Command, Request
 from bot.config import Config
 from bot.errors import UserError
@@ -190,6 +191,10 @@ class Commands:
                 width=0, height=0,
                 reply_to=msg.message_id or job.reply_to, request=msg.request_id)
             return [await self.enqueue(again)]
+        if action is buttons.JobAction.VARY:
+            return await from_result(self, msg, job, lang, "variation")
+        if action in (buttons.JobAction.UP2, buttons.JobAction.UP4):
+            return await from_result(self, msg, job, lang, "upscale", int(action[2:]))
         if action is buttons.JobAction.SEED:
             await self.settings.set(msg, Scope.USER, seed=job.seed)
             return [Reply(t(lang, "seed_set", seed=job.seed))]

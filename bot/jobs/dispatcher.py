@@ -44,7 +44,8 @@ class Dispatcher:
         self.client_factory = client_factory
         self.client: EngineClient | None = None
         self.info: ReadyInfo | None = None
-        self.delivery = Delivery(store, styles, board, lambda: self.test_model)
+        self.delivery = Delivery(store, styles, board, lambda: self.test_model,
+                                 config.limits.upscale_max_side)
         board.when_ready(self.delivery.pending)  # a platform logged in: send what waited
         self.scheduler = SchedulerState()
         self._wake = asyncio.Event()

@@ -10,6 +10,7 @@ builds, checks and converts the options itself (``Range`` for the limits from co
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from discord.ext import commands
 from bot.commands.spec import Command, Option, OptionType
 from bot.config import LimitsSection
 from bot.frontends.discord.i18n import loc, named
+from bot.frontends.discord.pictures import attachment_fetcher
 from bot.i18n import lang_from_locale, t
 from engine.styles import NONE
 
@@ -48,6 +50,8 @@ async def style_choices(interaction: discord.Interaction,
 def annotation(option: Option, limits: LimitsSection) -> Any:
     """The parameter type discord.py reads the option from: STRING/INTEGER/NUMBER/BOOLEAN,
     with the spec's limits as ``Range`` (min/max value, or a string's max length)."""
+    if option.type is OptionType.PICTURE:
+        return discord.Attachment
     kind = _TYPES.get(option.type, str)
     if option.range is not None and kind in (int, float):
         low, high = option.range(limits)
@@ -106,6 +110,11 @@ async def run(interaction: discord.Interaction, spec: Command, values: dict[str,
     bot: PelukisBot = interaction.client  # type: ignore[assignment]
     await interaction.response.defer(thinking=True, ephemeral=spec.private_answer)
     msg = bot.incoming(interaction, f"/{spec.name}")
+    attachments = [values.get(o.name) for o in spec.options if o.type is OptionType.PICTURE]
+    attached = next((a for a in attachments if a is not None), None)
+    if attached is not None:
+        msg = dataclasses.replace(msg, fetch_picture=attachment_fetcher(
+            attached, bot.config.limits))
     replies = await bot.app.commands.handle_values(msg, spec, values)
     await bot.frontend.answer(interaction, replies, private=spec.private_answer)
 
