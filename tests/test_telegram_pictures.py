@@ -158,3 +158,47 @@ def test_reading_the_stored_picture_is_the_normalised_png(tmp_path):
     a, b, c = asyncio.run(main())
     assert a == b != c and Path(a).read_bytes() == b"\x89PNG one"
     assert Path(a).parent == tmp_path / "images" / "inputs"
+
+
+async def test_variation_and_upscale_buttons_under_a_picture(tmp_path, fake):
+    app, service = await start(config_for(tmp_path, fake), fake)
+    try:
+        request = fake.send_text(USER, USER, "/generate a red boat --seed 5 --steps 4",
+                                 lang="en")
+        status = await status_photo(fake, request["message_id"])
+        edit, _ = await picture(fake, status)
+        data = [b["callback_data"] for row in edit.params["reply_markup"]["inline_keyboard"]
+                for b in row]
+        job_id = int(data[0].rsplit(":", 1)[1])
+        assert {f"job:vary:{job_id}", f"job:up2:{job_id}", f"job:up4:{job_id}"} <= set(data)
+        assert all(len(d.encode()) <= 64 for d in data)
+        first = await app.store.result(job_id)
+        shown = fake.message(USER, status.result["message_id"])
+
+        fake.press(USER, USER, shown, f"job:vary:{job_id}")
+        varied = await until(lambda: [c for c in replies_to(fake, "sendPhoto",
+                                                            shown["message_id"])],
+                             what="the variation's status")
+        await picture(fake, varied[0])
+        fake.press(USER, USER, shown, f"job:up2:{job_id}")
+        await until(lambda: len(replies_to(fake, "sendPhoto", shown["message_id"])) == 2,
+                    what="the upscale's status")
+        up_status = replies_to(fake, "sendPhoto", shown["message_id"])[1]
+        await picture(fake, up_status)
+        jobs = sorted(await app.store.jobs_in(JobState.DONE), key=lambda j: j.id)
+        assert [j.kind for j in jobs] == ["text", "variation", "upscale"]
+        vary, up = jobs[1], jobs[2]
+        assert vary.prompt == up.prompt == "a red boat" and vary.seed != 5 and up.seed == 5
+        assert vary.source == up.source == first.image_path  # the picture itself
+        big = await app.store.result(up.id)
+        assert (big.width, big.height) == (first.width * 2, first.height * 2)
+        assert Image.open(big.image_path).size == (big.width, big.height)
+        # a picture that big offers no upscale buttons that would not fit
+        keyboard = fake.calls_to("editMessageMedia")[-1].params["reply_markup"]
+        up_data = [b["callback_data"] for row in keyboard["inline_keyboard"] for b in row]
+        assert f"job:vary:{up.id}" in up_data
+        limits = app.config.limits
+        assert (f"job:up4:{up.id}" in up_data) == (
+            max(big.width, big.height) * 4 <= limits.upscale_max_side)
+    finally:
+        await stop(app, service)

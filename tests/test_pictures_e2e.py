@@ -1,0 +1,75 @@
+"""Pictures in through the console chat, end to end: bot process + engine process + SQLite.
+``--image PATH`` with /generate, /variation and /upscale; bad pictures answered, the chat
+alive after them."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bot.i18n import t
+from tests.conftest import write_config
+from tests.test_console_e2e import SAVED, chat
+
+pytestmark = pytest.mark.slow
+
+
+def write(path: Path, image: Image.Image, fmt: str = "PNG", **options) -> Path:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_console_redraws_varies_and_upscales_a_picture(tmp_path):
+    photo = Image.new("RGB", (120, 80), "white")
+    ImageDraw.Draw(photo).ellipse((10, 10, 70, 70), fill="red")
+    pic = write(tmp_path / "my photo.jpg", photo, "JPEG", quality=90)
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    gif = write(tmp_path / "moving.gif", frames[0], "GIF", save_all=True,
+                append_images=frames[1:], duration=50)
+    dot = write(tmp_path / "dot.png", Image.new("RGB", (1, 1)))
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture")
+    config = write_config(tmp_path, limits={"default_steps": 4, "max_queued_per_user": 20})
+    script = "\n".join([
+        "/lang en",
+        f'/generate a red cat --seed 3 --steps 4 --image "{pic}"',
+        f'/generate a red cat --seed 3 --steps 4 --image "{pic}"',
+        f'/generate a red cat --seed 3 --steps 4 --image "{pic}" --strength 0.9',
+        f'/variation --image "{pic}"',
+        f'/upscale 2 --image "{pic}"',
+        f"/generate a cat --image {text}",
+        f"/generate a cat --image {gif}",
+        f"/generate a cat --image {dot}",
+        f"/generate a cat --image {tmp_path / 'missing.png'}",
+        "/variation",
+        "/generate a cat --steps 2 --strength 0.5",
+        "/generate a cat --steps 2",
+    ]) + "\n"
+    run = chat(config, script)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    for key, values in (("picture_not_image", {}), ("picture_animated", {}),
+                        ("picture_too_small", {"width": 1, "height": 1, "limit": 16}),
+                        ("picture_unavailable", {}), ("picture_needed", {}),
+                        ("strength_needs_picture", {})):
+        assert t("en", key, **values) in out, key
+    saved = {int(i): Path(p) for i, p in SAVED.findall(out)}
+    assert sorted(saved) == [1, 2, 3, 4, 5, 6], out  # the bad ones queued nothing
+    same, again, stronger = (saved[i].read_bytes() for i in (1, 2, 3))
+    assert same == again  # the same picture, prompt and seed
+    assert stronger != same
+    db = sqlite3.connect(tmp_path / "pelukis.db")
+    kinds = dict(db.execute("SELECT id, kind FROM jobs"))
+    assert kinds == {1: "img2img", 2: "img2img", 3: "img2img", 4: "variation",
+                     5: "upscale", 6: "text"}
+    up = Image.open(saved[5])
+    assert up.size == (240, 160)  # the stored picture (120×80), twice as big
+    assert Image.open(saved[4]).size == Image.open(saved[1]).size
+    assert re.search(r"Saved: .*", out)
