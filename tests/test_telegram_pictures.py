@@ -202,3 +202,30 @@ async def test_variation_and_upscale_buttons_under_a_picture(tmp_path, fake):
             max(big.width, big.height) * 4 <= limits.upscale_max_side)
     finally:
         await stop(app, service)
+
+
+async def test_a_picture_over_the_photo_limits_goes_out_as_a_document(tmp_path, fake,
+                                                                     monkeypatch):
+    from bot.frontends.telegram import frontend
+
+    assert frontend.fits_photo(5 * 2**20, 2048, 2048)
+    assert not frontend.fits_photo(11 * 2**20, 2048, 2048)
+    assert not frontend.fits_photo(1000, 6000, 5000) and not frontend.fits_photo(1, 2100, 100)
+    # Telegram's 10,000 (width + height) brought down to what the tiny model upscales to
+    monkeypatch.setattr(frontend, "PHOTO_MAX_SIDES", 300)
+    app, service = await start(config_for(tmp_path, fake), fake)
+    try:
+        sent = fake.send_photo(USER, USER, photo(), caption="/upscale 2", lang="en")
+        status = await status_photo(fake, sent["message_id"])
+        doc = await until(lambda: fake.calls_to("sendDocument"), what="the document")
+        assert doc[0].files["document"][:4] == b"\x89PNG"
+        assert int(doc[0].params["reply_parameters"]["message_id"]) == sent["message_id"]
+        assert "reply_markup" in doc[0].params and doc[0].params["parse_mode"] == "HTML"
+        await until(lambda: any(int(c.params["message_id"]) == status.result["message_id"]
+                                for c in fake.calls_to("deleteMessage")),
+                    what="the placeholder removed")
+        job = (await app.store.jobs_in(JobState.DONE))[0]
+        assert job.kind == "upscale" and job.width + job.height > 300
+        assert Image.open(io.BytesIO(doc[0].files["document"])).size == (job.width, job.height)
+    finally:
+        await stop(app, service)
