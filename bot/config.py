@@ -86,6 +86,9 @@ class EngineSection(_Section):
     memory_per_image_mb: float = Field(_ENGINE.memory_per_image_mb, ge=0, le=1_000_000)
     memory_reserve_mb: float = Field(_ENGINE.memory_reserve_mb, ge=0, le=1_000_000)
     encode_threads: int = Field(_ENGINE.encode_threads, ge=0, le=32)
+    # optional extra pipelines: "" = none (img2img fallbacks), "tiny" for tests, a hub id
+    upscale_model: str = _ENGINE.upscale_model  # the SD x4 upscaler; no sd2-community mirror
+    variations_model: str = _ENGINE.variations_model  # sd2-community/stable-diffusion-2-1-unclip
     # the bot's side: batching and restarts
     batch_window_ms: int = Field(30, ge=0, le=5000)  # a burst's wait to fill a batch
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
@@ -129,6 +132,7 @@ class LimitsSection(_Section):
     variation_strength: float = Field(0.6, gt=0, le=1)  # variations without an unCLIP model
     upscale_strength: float = Field(0.3, gt=0, le=1)  # the hi-res pass without an upscaler
     upscale_max_side: int = Field(2048, ge=64, le=8192)  # the largest side an upscale gives
+    variation_noise_level: int = Field(0, ge=0, le=1000)  # unCLIP: noise on the image embedding
 
     @model_validator(mode="after")
     def _ranges(self) -> LimitsSection:

@@ -78,6 +78,7 @@ class GenerateRequest:
     aspect_ratio: str | None = None
     raw: bool = False
     strength: float | None = None  # with a picture: how much is redrawn (0-1)
+    reference: bool = False  # the picture is a reference (unCLIP), not one to redraw
 
 
 @dataclass(slots=True)

@@ -84,6 +84,7 @@ class Engine:
         self._derive_img2img()
         # 3. every style's LoRA; CLIP for the score and the image check
         self._load_styles()
+        self._load_extras()
         self._load_scorer()
         self._make_batch_invariant()
         self._load_safety_check()
@@ -164,6 +165,39 @@ class Engine:
         with _quiet_loading():  # its .to(dtype) of modules already in that dtype warns
             self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe, dtype=self.dtype)
         self.img2img.set_progress_bar_config(disable=True)
+
+    def _load_extras(self) -> None:
+        """The optional pipelines: the x4 upscaler and Stable unCLIP (their own weights:
+        the upscaler has its own VAE and a 7-channel UNet, unCLIP a UNet that takes image
+        embeddings; SD 2.1 LoRAs are not applied to either)."""
+        from engine import tiny_extra
+
+        s = self.settings
+        self.upscaler = self._extra("StableDiffusionUpscalePipeline", s.upscale_model,
+                                    tiny_extra.tiny_upscaler_dir)
+        self.unclip = self._extra("StableUnCLIPImg2ImgPipeline", s.variations_model,
+                                  tiny_extra.tiny_unclip_dir)
+
+    def _extra(self, cls_name: str, model: str, tiny_dir):
+        if not model:
+            return None
+        import diffusers
+
+        source = str(tiny_dir(self.settings.cache)) if model == "tiny" else model
+        log.info("loading %s %s on %s (%s)", cls_name, source, self.device, self.dtype_name)
+        pipe = getattr(diffusers, cls_name).from_pretrained(source, dtype=self.dtype)
+        pipe.set_progress_bar_config(disable=True)
+        if self.settings.attention == "sdpa":
+            gpu.use_sdpa(pipe.unet, pipe.vae)
+        if self.offload:
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe = pipe.to(self.device)
+        if self.device.type == "cpu":
+            make_batch_invariant(*(m for m in (pipe.unet, pipe.vae, pipe.text_encoder,
+                                               getattr(pipe, "image_encoder", None))
+                                   if m is not None))
+        return pipe
 
     def _load_styles(self) -> None:
         """Each style's LoRA as a named adapter, once. A style without weights, or whose
@@ -404,6 +438,8 @@ class Engine:
             batch_pixels=self.max_batch * self.native_size * self.native_size,
             options=dict(self.options),
             style_failures=dict(self.style_failures),
+            upscale_model=s.upscale_model if self.upscaler is not None else "",
+            variations_model=s.variations_model if self.unclip is not None else "",
         )
         log.info("engine ready in %.1f s: %s, LoRA styles %s, batch cap %d, options %s",
                  info.load_s, s.model, self.lora_styles, self.max_batch, self.options)
@@ -456,6 +492,8 @@ class Engine:
             or not 0 < req.cfg <= MAX_CFG
         ):
             raise bad(f"cfg {req.cfg!r} must be a number in (0, {MAX_CFG:g}]")
+        if req.job_kind is JobKind.REFERENCE and self.unclip is None:
+            raise bad("a reference job needs [engine] variations_model (Stable unCLIP)")
         if req.job_kind is not JobKind.TEXT:
             v = req.strength
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
@@ -606,8 +644,14 @@ class Engine:
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 raise EngineError(ErrorKind.INVALID, f"batch {batch_id}: job {job.job_id}: "
                                   f"the picture does not decode: {exc}") from None
-            if picture.size != (req.width, req.height):
-                picture = picture.resize((req.width, req.height), Image.Resampling.LANCZOS)
+            size = (req.width, req.height)
+            if req.job_kind is JobKind.UPSCALE and self.upscaler is not None:
+                # the x4 upscaler paints ×4 from a quarter of the output's size (its UNet
+                # runs there); its result is fitted to the request's size. A ×2 request
+                # is thus a ×4 of the picture halved.
+                size = _snap(*_fit_within(picture.size, (req.width // 4, req.height // 4)))
+            if picture.size != size:
+                picture = picture.resize(size, Image.Resampling.LANCZOS)
             out.append(picture)
         return out
 
@@ -646,10 +690,30 @@ class Engine:
             callback_on_step_end=step_end,
             output_type="pil",
         )
+        def legacy_step(step: int, timestep, latents) -> None:  # the extra pipelines' callback
+            if on_step is not None:
+                on_step(step + 1, req.steps)
+            if should_abort is not None and should_abort():
+                raise _Interrupted
+
+        extra = dict(common, callback=legacy_step, callback_steps=1)
+        del extra["callback_on_step_end"]
         try:
             with batch_invariant_kernels(self.device):
                 if pictures is None:
                     return self.pipe(width=req.width, height=req.height, **common).images
+                if req.job_kind is JobKind.UPSCALE and self.upscaler is not None:
+                    noise = max(0, min(int(req.noise_level) or 20, 350))
+                    gpu.set_vae_slicing_tiling(self.upscaler.vae, self.settings, req.width,
+                                               req.height)
+                    big = self.upscaler(image=pictures, noise_level=noise, **extra).images
+                    return [im if im.size == (req.width, req.height) else
+                            im.resize((req.width, req.height), Image.Resampling.LANCZOS)
+                            for im in big]
+                if req.job_kind in (JobKind.VARIATION, JobKind.REFERENCE) and \
+                        self.unclip is not None:  # the image embedding + the text
+                    return self.unclip(image=pictures, width=req.width, height=req.height,
+                                       noise_level=int(req.noise_level), **extra).images
                 return self.img2img(image=pictures, strength=float(req.strength),
                                     **common).images
         except _Interrupted:
@@ -707,6 +771,17 @@ def _quiet_loading() -> Iterator[None]:
     finally:
         transformers.logging.set_verbosity(level)
         diffusers.utils.logging.set_verbosity(d_level)
+
+
+def _snap(w: int, h: int) -> tuple[int, int]:
+    """Sides down to multiples of 8 (at least 8)."""
+    return max(8, w // 8 * 8), max(8, h // 8 * 8)
+
+
+def _fit_within(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """``size`` scaled down (aspect kept) to fit in ``box``."""
+    scale = min(1.0, box[0] / size[0], box[1] / size[1])
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 def _signature(path) -> tuple | None:

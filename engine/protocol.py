@@ -79,6 +79,7 @@ class JobKind(StrEnum):
     IMG2IMG = "img2img"  # redraw the picture with the prompt, at ``strength``
     VARIATION = "variation"  # new images close to it (unCLIP, or img2img with new seeds)
     UPSCALE = "upscale"  # the picture at width × height (the upscaler, or a hi-res pass)
+    REFERENCE = "reference"  # the prompt painted to look like the picture (unCLIP only)
 
 
 class _Message:
@@ -224,6 +225,9 @@ class ReadyInfo(_Message):
     options: dict[str, Any] = field(default_factory=dict)  # the GPU-path options in effect
     # styles whose LoRA could not be loaded (name → reason): served as prompt templates
     style_failures: dict[str, str] = field(default_factory=dict)
+    # the optional pipelines loaded ("" = none: variations and upscale use img2img)
+    upscale_model: str = ""
+    variations_model: str = ""
 
 
 @dataclass(slots=True)

@@ -177,3 +177,69 @@ def test_upscale_may_go_past_max_side_up_to_its_own_cap(engine: Engine) -> None:
     req = request(JobKind.UPSCALE, ("a cat", 1, picture()), size=264)
     with pytest.raises(EngineError, match=r"width 264 must be a multiple of 8 in \[64, 256\]"):
         engine.check_inputs(req)
+
+
+# ------------------------------------------------ the optional pipelines (engine/tiny_extra.py)
+
+
+@pytest.fixture(scope="module")
+def extra_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    torch.set_num_threads(1)
+    cache = tmp_path_factory.getbasetemp() / "pelukis-models"
+    return Engine(EngineSettings(model="tiny", clip_model="tiny", adapters=str(ROOT / "adapters"),
+                                 cache=str(cache), threads=1, upscale_max_side=256,
+                                 upscale_model="tiny", variations_model="tiny"))
+
+
+def test_the_extra_pipelines_load_and_are_announced(extra_engine: Engine, engine: Engine) -> None:
+    info = extra_engine.info
+    assert (info.upscale_model, info.variations_model) == ("tiny", "tiny")
+    assert (engine.info.upscale_model, engine.info.variations_model) == ("", "")
+    assert type(extra_engine.upscaler).__name__ == "StableDiffusionUpscalePipeline"
+    assert type(extra_engine.unclip).__name__ == "StableUnCLIPImg2ImgPipeline"
+    assert extra_engine.upscaler.unet.config.in_channels == 7  # its own UNet, not SD 2.1's
+
+
+def test_x4_upscaler_gives_the_size_alone_or_in_a_batch(extra_engine: Engine) -> None:
+    torch.set_num_threads(1)
+    jobs = [("a cat", 1, picture("red")), ("a dog", 2, picture("blue"))]
+    steps: list[tuple[int, int]] = []
+    together = extra_engine.run_batch(request(JobKind.UPSCALE, *jobs, strength=0.3, size=256),
+                                      on_step=lambda s, t: steps.append((s, t)))
+    assert steps == [(i, STEPS) for i in range(1, STEPS + 1)]
+    for i, job in enumerate(jobs):
+        assert decoded(together[i].png).size == (256, 256)
+        alone = extra_engine.run_batch(request(JobKind.UPSCALE, job, strength=0.3, size=256))
+        assert alone[0].png == together[i].png
+    # ×2 is the x4 of the picture halved, fitted
+    x2 = extra_engine.run_batch(request(JobKind.UPSCALE, jobs[0], strength=0.3, size=128))
+    assert decoded(x2[0].png).size == (128, 128)
+
+
+def test_unclip_variations_are_deterministic_and_batch_invariant(extra_engine: Engine) -> None:
+    torch.set_num_threads(1)
+    jobs = [("", 11, picture("red")), ("a dog", 12, picture("green"))]
+    together = extra_engine.run_batch(request(JobKind.VARIATION, *jobs, strength=0.6))
+    for i, job in enumerate(jobs):
+        alone = extra_engine.run_batch(request(JobKind.VARIATION, job, strength=0.6))
+        assert alone[0].png == together[i].png, f"job {i + 1} differs in a batch"
+    noisier = request(JobKind.VARIATION, jobs[0], strength=0.6)
+    noisier.noise_level = 500
+    assert extra_engine.run_batch(noisier)[0].png != together[0].png
+    other_seed = extra_engine.run_batch(request(JobKind.VARIATION, ("", 13, picture("red")),
+                                                strength=0.6))
+    assert other_seed[0].png != together[0].png
+
+
+def test_a_reference_job_paints_the_prompt_through_unclip(extra_engine: Engine,
+                                                          engine: Engine) -> None:
+    torch.set_num_threads(1)
+    req = request(JobKind.REFERENCE, ("a castle", 21, picture("red")), strength=0.6)
+    first = extra_engine.run_batch(req)[0].png
+    assert extra_engine.run_batch(req)[0].png == first
+    other_prompt = request(JobKind.REFERENCE, ("a boat", 21, picture("red")), strength=0.6)
+    other_picture = request(JobKind.REFERENCE, ("a castle", 21, picture("blue")), strength=0.6)
+    assert len({first, extra_engine.run_batch(other_prompt)[0].png,
+                extra_engine.run_batch(other_picture)[0].png}) == 3
+    with pytest.raises(EngineError, match="needs \\[engine\\] variations_model"):
+        engine.run_batch(req)

@@ -50,6 +50,14 @@ def check_negative(value: object, limits: LimitsSection) -> str:
     return negative
 
 
+def has_unclip(cmds: Commands) -> bool:
+    """Whether the engine runs Stable unCLIP (``[engine] variations_model``), which a
+    reference picture needs. Before the engine is ready: what the config says."""
+    info = cmds.engine_info()
+    return bool(info.variations_model if info is not None
+                else cmds.config.engine.variations_model)
+
+
 def parse_strength(value: object, limits: LimitsSection) -> float:
     text = str(value).strip()
     try:
@@ -136,14 +144,18 @@ async def generate(cmds: Commands, msg: Incoming, req: Request, lang: str) -> li
     if ask.style:
         cmds.resolver.check_style(ask.style)
     await check_quota(cmds.config.limits, cmds.store, msg, lambda: cmds.is_moderator(msg))
+    if ask.reference and not has_unclip(cmds):
+        raise UserError("reference_unavailable")
     picture = await take_picture(cmds, msg)  # a bad picture is answered before translation
     if picture is None and ask.strength is not None:
         raise UserError("strength_needs_picture")
+    if picture is None and ask.reference:
+        raise UserError("picture_needed")
     settings = await cmds.settings.resolve(msg, style=ask.style)
     job = await cmds.resolver.resolve(msg, ask, settings)
     job.lang = lang
     if picture is not None:
-        await from_picture(cmds, job, picture, "img2img",
+        await from_picture(cmds, job, picture, "reference" if ask.reference else "img2img",
                            ask.strength or cmds.config.limits.default_strength)
     return [await cmds.enqueue(job)]
 
@@ -174,5 +186,6 @@ GENERATE = Command(
         Option("strength", OptionType.FLOAT, name_id="kekuatan", parse=parse_strength,
                range=lambda limits: (0.05, 1.0), example="--strength 0.6"),
         IMAGE,
+        Option("reference", OptionType.BOOL, name_id="referensi", flags=("ref",)),
     ),
 )

@@ -84,6 +84,8 @@ class Commands:
         self.native_size = native_size  # the engine's, once it is ready
         self.abort = abort or _nothing  # stops cancelled jobs that are running
         self.reload_styles = reload_styles  # `/style reload`; None where no engine runs
+        # the engine's READY (which extra models it has); None until it is ready
+        self.engine_info: Callable[[], Any] = lambda: None
         self.settings = Settings(config, store, styles)
         self.resolver = JobResolver(config, styles, translator,
                                     blocklist or Blocklist(config.safety))

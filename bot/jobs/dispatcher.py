@@ -72,6 +72,10 @@ class Dispatcher:
         """Whether ``job_id`` is in the batch the engine is painting now."""
         return job_id in self._running
 
+    def engine_info(self) -> ReadyInfo | None:
+        """What the engine said at start (its extra models), once it is ready."""
+        return self.info
+
     def native_size(self) -> tuple[int, int] | None:
         return (self.info.width, self.info.height) if self.info else None
 
@@ -279,6 +283,7 @@ class Dispatcher:
         job whose picture is gone fails with a note; the others run (False: none left)."""
         if req.job_kind == "text":
             return True
+        req.noise_level = self.config.limits.variation_noise_level  # unCLIP only
         keep = []
         for job, spec in zip(batch, req.jobs, strict=True):
             try:
