@@ -83,3 +83,15 @@ async def test_picture_commands_make_their_kinds(core):  # noqa: F811
     assert replies[0].text == t("en", "upscale_factor", value="3", choices="2, 4")
     replies = await core.handle(msg("/upscale 2"))
     assert replies[0].text == t("en", "picture_needed")
+
+
+async def test_a_reroll_keeps_the_picture_and_an_upscale_its_size(core):  # noqa: F811
+    for text in ("/upscale 2", "/generate a cat"):
+        first = await core.handle(with_picture(text))
+        job = await core.store.job(first[0].job_id)
+        again = await core.press(msg(""), f"job:reroll:{job.id}")
+        new = await core.store.job(again[0].job_id)
+        assert (new.kind, new.source, new.strength) == (job.kind, job.source, job.strength)
+        assert (new.width, new.height) == (job.width, job.height)  # upscale: 96×64; else 0
+        assert new.seed != job.seed or new.id != job.id
+        await core.store.cancel("console", "chat", "u1")

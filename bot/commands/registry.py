@@ -190,7 +190,9 @@ class Commands:
                 job, id=0, user_id=msg.user_id, user_name=msg.user_name, lang=lang,
                 seed=secrets.randbelow(SEED_MAX + 1), state=JobState.QUEUED, attempts=0,
                 error="", error_key="", error_values={}, status_ref="", created_at=0.0,
-                width=0, height=0,
+                # an upscale keeps its size; every other size follows from the aspect
+                width=job.width if job.kind == "upscale" else 0,
+                height=job.height if job.kind == "upscale" else 0,
                 reply_to=msg.message_id or job.reply_to, request=msg.request_id)
             return [await self.enqueue(again)]
         if action is buttons.JobAction.VARY:

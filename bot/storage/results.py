@@ -76,6 +76,17 @@ class ResultsTable(Database):
                       row["width"], row["height"], row["generate_s"], row["score_s"],
                       flagged=bool(row["flagged"]))
 
+    async def input_paths_before(self, cutoff: float) -> list[str]:
+        """Stored input pictures (``images/inputs/``) only jobs asked for before ``cutoff``
+        used: no later job and no waiting one needs them (the cleanup's)."""
+        rows = await self._all(
+            "SELECT DISTINCT source FROM jobs WHERE source LIKE ? AND created_at < ? "
+            "AND source NOT IN (SELECT source FROM jobs WHERE source != '' "
+            "AND (created_at >= ? OR state IN (?, ?)))",
+            (f"{self.images_dir / 'inputs'}%", cutoff, cutoff, JobState.QUEUED,
+             JobState.RUNNING))
+        return [row[0] for row in rows]
+
     async def image_paths_before(self, cutoff: float) -> list[str]:
         """The files of images stored before ``cutoff`` (a time), for the cleanup."""
         rows = await self._all("SELECT image_path FROM results WHERE created_at < ?",
