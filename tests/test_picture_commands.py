@@ -93,5 +93,4 @@ async def test_a_reroll_keeps_the_picture_and_an_upscale_its_size(core):  # noqa
         new = await core.store.job(again[0].job_id)
         assert (new.kind, new.source, new.strength) == (job.kind, job.source, job.strength)
         assert (new.width, new.height) == (job.width, job.height)  # upscale: 96×64; else 0
-        assert new.seed != job.seed or new.id != job.id
         await core.store.cancel("console", "chat", "u1")

@@ -73,3 +73,25 @@ def test_console_redraws_varies_and_upscales_a_picture(tmp_path):
     assert up.size == (240, 160)  # the stored picture (120×80), twice as big
     assert Image.open(saved[4]).size == Image.open(saved[1]).size
     assert re.search(r"Saved: .*", out)
+
+
+def test_one_shot_generate_redraws_a_picture(tmp_path):
+    from tests.test_cli import run
+
+    photo = Image.new("RGB", (96, 64), "white")
+    ImageDraw.Draw(photo).rectangle((8, 8, 60, 40), fill="green")
+    pic = write(tmp_path / "p.png", photo)
+    config = str(write_config(tmp_path, bot={"language": "en"}))
+    outs = []
+    for name in ("a.png", "b.png"):
+        out = run("generate", "a green box", "--image", str(pic), "--seed", "3", "--steps",
+                  "4", "--strength", "0.5", "--out", str(tmp_path / name), "--config", config)
+        assert out.returncode == 0, out.stderr[-2000:]
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    assert Image.open(tmp_path / "a.png").size[0] > Image.open(tmp_path / "a.png").size[1]
+    bad = run("generate", "a cat", "--image", str(tmp_path / "nope.png"), "--config", config,
+              timeout=60)
+    assert bad.returncode == 2 and t("en", "picture_unavailable") in bad.stderr
+    lone = run("generate", "a cat", "--strength", "0.5", "--config", config, timeout=60)
+    assert lone.returncode == 2 and t("en", "strength_needs_picture") in lone.stderr
