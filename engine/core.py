@@ -177,6 +177,28 @@ class Engine:
                                     tiny_extra.tiny_upscaler_dir)
         self.unclip = self._extra("StableUnCLIPImg2ImgPipeline", s.variations_model,
                                   tiny_extra.tiny_unclip_dir)
+        self.unclip_styles: list[str] = []  # the styles whose LoRA the unCLIP UNet has too
+        self._unclip_active: str | None = None
+        if self.unclip is not None:
+            for style in self.registry:
+                if style.name in self.lora_styles:
+                    self._unclip_lora(style, style.weights_for(self.test_model))
+            if self.unclip_styles:
+                self.unclip.disable_lora()
+
+    def _unclip_lora(self, style: Style, path) -> None:
+        """The style's LoRA into the unCLIP pipeline too (its UNet is SD 2.1-shaped): one
+        that does not load there leaves the style a template for variations only."""
+        try:
+            with _quiet_loading():
+                self.unclip.load_lora_weights(str(path), adapter_name=style.name)
+        except Exception as exc:
+            with _quiet_loading(), contextlib.suppress(Exception):
+                self.unclip.delete_adapters(style.name)
+            log.warning("style %r: LoRA not loaded into the unCLIP pipeline: %s", style.name,
+                        _first_line(exc))
+            return
+        self.unclip_styles = sorted({*self.unclip_styles, style.name})
 
     def _extra(self, cls_name: str, model: str, tiny_dir):
         if not model:
@@ -270,12 +292,18 @@ class Engine:
             self._drop_adapter(style.name)
             return f"diffusers could not load it: {_first_line(exc)}"
         self.lora_styles = sorted({*self.lora_styles, style.name})
+        if getattr(self, "unclip", None) is not None:  # a reload: unCLIP gets it too
+            self._unclip_lora(style, path)
         return None
 
     def _drop_adapter(self, name: str) -> None:
         with _quiet_loading(), contextlib.suppress(Exception):  # may be half-added or gone
             self.pipe.delete_adapters(name)
         self.lora_styles = [n for n in self.lora_styles if n != name]
+        if name in getattr(self, "unclip_styles", ()):
+            with _quiet_loading(), contextlib.suppress(Exception):
+                self.unclip.delete_adapters(name)
+            self.unclip_styles = [n for n in self.unclip_styles if n != name]
 
     def _settle_adapters(self) -> None:
         """After loading: LoRA off until a styled batch switches it on; fusing decided."""
@@ -306,6 +334,8 @@ class Engine:
             if folder in old:
                 new[folder] = old[folder]
         self._switch_adapter(None)  # unfused and disabled while adapters change
+        if self.unclip is not None and self.unclip_styles:
+            self._switch_unclip(None)
         removed = sorted(old.keys() - new.keys())
         for name in removed:
             self._drop_adapter(name)
@@ -553,9 +583,12 @@ class Engine:
 
         pictures = self._pictures(req, batch_id)
 
-        # 2. the style's adapter (or none)
+        # 2. the style's adapter (or none), in the pipeline that will paint
         style = self.style_of(req.style)
-        self._switch_adapter(style)
+        if self.unclip is not None and req.job_kind in (JobKind.VARIATION, JobKind.REFERENCE):
+            self._switch_unclip(style)
+        else:
+            self._switch_adapter(style)
 
         # 3. prompts through the style's template
         if style is None:
@@ -625,6 +658,19 @@ class Engine:
                 self._fused = want
         log.debug("adapter %s → %s%s", self._active, want, " (fused)" if self._fused else "")
         self._active = want
+
+    def _switch_unclip(self, style: Style | None) -> None:
+        """The unCLIP pipeline's adapter for a variation or reference batch (never fused)."""
+        want = style.name if style is not None and style.name in self.unclip_styles else None
+        if want == self._unclip_active:
+            return
+        if want is None:
+            self.unclip.disable_lora()
+        else:
+            if self._unclip_active is None:
+                self.unclip.enable_lora()
+            self.unclip.set_adapters([want], [style.adapter_weight])
+        self._unclip_active = want
 
     def _pictures(self, req: BatchRequest, batch_id: int) -> list[Image.Image] | None:
         """The jobs' input pictures, decoded and at the request's size (None for text).

@@ -243,3 +243,20 @@ def test_a_reference_job_paints_the_prompt_through_unclip(extra_engine: Engine,
                 extra_engine.run_batch(other_picture)[0].png}) == 3
     with pytest.raises(EngineError, match="needs \\[engine\\] variations_model"):
         engine.run_batch(req)
+
+
+def test_styles_apply_to_unclip_variations(extra_engine: Engine) -> None:
+    """The styles' LoRAs (made for the tiny SD 2.1-shaped UNet) load into the unCLIP
+    pipeline too; a style changes a variation, and none brings the base back."""
+    torch.set_num_threads(1)
+    assert extra_engine.unclip_styles == extra_engine.lora_styles
+    job = ("a cat", 31, picture("red"))
+    base = extra_engine.run_batch(request(JobKind.VARIATION, job))[0].png
+    styled = extra_engine.run_batch(request(JobKind.VARIATION, job, style="kancil"))[0].png
+    assert styled != base
+    assert extra_engine.run_batch(request(JobKind.VARIATION, job))[0].png == base
+    # the text pipeline's adapter state is its own
+    text = BatchRequest("kancil", 64, 64, 2, 7.5, [JobSpec(1, "a cat", seed=3)])
+    first = extra_engine.run_batch(text)[0].png
+    extra_engine.run_batch(request(JobKind.VARIATION, job))
+    assert extra_engine.run_batch(text)[0].png == first
