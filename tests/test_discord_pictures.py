@@ -159,3 +159,20 @@ async def test_bad_attachments_are_answered_and_nothing_is_queued(bot, app, cdn)
     assert ia.text == t("en", "picture_needed")
     await invoke(bot, "generate", FakeInteraction(bot, member(1)), prompt="a cat")
     assert len(await app.store.jobs_in(JobState.QUEUED)) == 1
+
+
+async def test_the_reference_option_shows_only_with_unclip(tmp_path):
+    from bot.config import load_config
+    from bot.frontends.discord.bot import PelukisBot
+    from bot.frontends.discord.sync import tree_payload
+    from tests.conftest import write_config
+
+    seen = {}
+    for name, engine in (("without", {}), ("with", {"variations_model": "tiny"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        bot = PelukisBot(load_config(write_config(folder, engine=engine)), sync_on_start=False)
+        payload = {c["name"]: c for c in await tree_payload(bot)}
+        seen[name] = [o["name"] for o in payload["generate"]["options"]]
+    assert "reference" not in seen["without"] and "reference" in seen["with"]
+    assert "image" in seen["without"] and "image" in seen["with"]

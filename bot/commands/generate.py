@@ -186,6 +186,7 @@ GENERATE = Command(
         Option("strength", OptionType.FLOAT, name_id="kekuatan", parse=parse_strength,
                range=lambda limits: (0.05, 1.0), example="--strength 0.6"),
         IMAGE,
-        Option("reference", OptionType.BOOL, name_id="referensi", flags=("ref",)),
+        Option("reference", OptionType.BOOL, name_id="referensi", flags=("ref",),
+               needs="variations_model"),
     ),
 )

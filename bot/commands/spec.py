@@ -123,6 +123,9 @@ class Option:
     max_length: Callable[[LimitsSection], int] | None = None  # TEXT: the longest, from config
     example: str = ""  # for "the option needs a value, e.g. …"
     invalid_key: str = "choice_unknown"  # CHOICE: the answer to a value not among them
+    # an [engine] key that must be set for the option to be offered in menus (an optional
+    # model, e.g. "variations_model"); in chat text the handler answers without it
+    needs: str = ""
 
     def description_key(self, command: str) -> str:
         return f"opt_{command}_{self.name}"

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.commands.spec import Command, Option, OptionType
-from bot.config import LimitsSection
+from bot.config import EngineSection, LimitsSection
 from bot.frontends.discord.i18n import loc, named
 from bot.frontends.discord.pictures import attachment_fetcher
 from bot.i18n import lang_from_locale, t
@@ -69,9 +69,13 @@ def parameter(option: Option, limits: LimitsSection) -> inspect.Parameter:
         default=inspect.Parameter.empty if option.required else None)
 
 
-def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
+def slash_command(spec: Command, limits: LimitsSection,
+                  engine: EngineSection | None = None) -> app_commands.Command:
     """The slash command for ``spec``: its callback's signature is made from the options, and
-    discord.py's own decorators add their names, descriptions, choices and autocomplete."""
+    discord.py's own decorators add their names, descriptions, choices and autocomplete.
+    An option that ``needs`` an [engine] model left unset in ``engine`` is left out."""
+    offered = tuple(o for o in spec.options
+                    if not o.needs or (engine is not None and getattr(engine, o.needs, "")))
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await run(interaction, spec, values)
@@ -80,8 +84,8 @@ def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
     callback.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
         inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                           annotation=discord.Interaction),
-        *(parameter(option, limits) for option in spec.options)])
-    options = spec.options
+        *(parameter(option, limits) for option in offered)])
+    options = offered
     if options:
         app_commands.rename(**{o.name: named(o.name, o.name_id) for o in options})(callback)
         app_commands.describe(**{o.name: loc(o.description_key(spec.name))
@@ -99,10 +103,11 @@ def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
                                 extras={"spec": spec})
 
 
-def slash_commands(specs: tuple[Command, ...], limits: LimitsSection
-                   ) -> list[app_commands.Command]:
-    """Every spec's slash command, in menu order. Built per bot: the limits are its own."""
-    return [slash_command(spec, limits) for spec in specs]
+def slash_commands(specs: tuple[Command, ...], limits: LimitsSection,
+                   engine: EngineSection | None = None) -> list[app_commands.Command]:
+    """Every spec's slash command, in menu order. Built per bot: the limits (and the
+    optional models) are its own."""
+    return [slash_command(spec, limits, engine) for spec in specs]
 
 
 async def run(interaction: discord.Interaction, spec: Command, values: dict[str, Any]) -> None:
@@ -127,7 +132,8 @@ class SlashCommands(commands.Cog):
         self.added: list[app_commands.Command] = []
 
     async def cog_load(self) -> None:
-        self.added = slash_commands(self.bot.specs, self.bot.config.limits)
+        self.added = slash_commands(self.bot.specs, self.bot.config.limits,
+                                    self.bot.config.engine)
         for command in self.added:
             self.bot.tree.add_command(command)
 
