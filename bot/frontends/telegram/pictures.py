@@ -36,8 +36,11 @@ def picture_of(message: Message | None) -> FileRef | None:
     doc = message.document
     if doc is not None and (doc.mime_type or "").startswith("image/"):
         return FileRef(doc.file_id, doc.file_size or 0)
-    if message.sticker is not None or message.animation is not None:
-        return FileRef("", 0)  # a picture that moves or is a sticker: answered as animated
+    sticker = message.sticker
+    if sticker is not None and not (sticker.is_animated or sticker.is_video):
+        return FileRef(sticker.file_id, sticker.file_size or 0)  # a still WebP
+    if sticker is not None or message.animation is not None:
+        return FileRef("", 0)  # a picture that moves: answered as animated
     return None
 
 
