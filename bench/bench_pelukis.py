@@ -285,6 +285,7 @@ async def bench_pictures(args, app: App, rec: Recorder) -> dict:
     limits = app.config.limits
     pipe, device = load_bare_pipe(args, settings)
     img2img = StableDiffusionImg2ImgPipeline.from_pipe(pipe, dtype=pipe.dtype)
+    img2img.set_progress_bar_config(disable=True)
     size = app.dispatcher.info.width
     png = bench_picture(size)
     source = Image.open(io.BytesIO(png)).convert("RGB")

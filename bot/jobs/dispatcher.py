@@ -25,7 +25,7 @@ from bot.storage import Store
 from engine import faults
 from engine.client import EngineClient
 from engine.errors import EngineError, ErrorKind
-from engine.protocol import ReadyInfo
+from engine.protocol import BatchRequest, ReadyInfo
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.dispatcher")
@@ -278,7 +278,7 @@ class Dispatcher:
                 job.state = JobState.DONE
                 self.delivery.later(job)
 
-    async def _read_inputs(self, batch: list[Job], req) -> bool:
+    async def _read_inputs(self, batch: list[Job], req: BatchRequest) -> bool:
         """The input pictures of a picture batch, read from the store (off the loop). A
         job whose picture is gone fails with a note; the others run (False: none left)."""
         if req.job_kind == "text":
