@@ -167,9 +167,9 @@ class Engine:
         self.img2img.set_progress_bar_config(disable=True)
 
     def _load_extras(self) -> None:
-        """The optional pipelines: the x4 upscaler and Stable unCLIP (their own weights:
-        the upscaler has its own VAE and a 7-channel UNet, unCLIP a UNet that takes image
-        embeddings; SD 2.1 LoRAs are not applied to either)."""
+        """The optional pipelines: the x4 upscaler and Stable unCLIP, their own weights (the
+        upscaler has its own VAE and a 7-channel UNet: no LoRA; unCLIP's UNet is SD
+        2.1-shaped and takes image embeddings: each style's LoRA is loaded into it too)."""
         from engine import tiny_extra
 
         s = self.settings

@@ -283,7 +283,8 @@ class Dispatcher:
         job whose picture is gone fails with a note; the others run (False: none left)."""
         if req.job_kind == "text":
             return True
-        req.noise_level = self.config.limits.variation_noise_level  # unCLIP only
+        if req.job_kind in ("variation", "reference"):  # unCLIP's; the upscaler keeps 20
+            req.noise_level = self.config.limits.variation_noise_level
         keep = []
         for job, spec in zip(batch, req.jobs, strict=True):
             try:
