@@ -95,3 +95,43 @@ def test_one_shot_generate_redraws_a_picture(tmp_path):
     assert bad.returncode == 2 and t("en", "picture_unavailable") in bad.stderr
     lone = run("generate", "a cat", "--strength", "0.5", "--config", config, timeout=60)
     assert lone.returncode == 2 and t("en", "strength_needs_picture") in lone.stderr
+
+
+async def test_a_job_whose_stored_picture_vanished_fails_with_a_note(tmp_path):
+    """The dispatcher reads each picture job's input before the batch; one that is gone
+    (removed by hand, a full disk) ends that job with picture_unavailable, the others run."""
+    import asyncio
+    import dataclasses
+    import os
+
+    from bot.app import App
+    from bot.config import load_config
+    from bot.models import Incoming, JobState
+
+    app = await App.open(load_config(write_config(tmp_path), must_exist=True))
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buf, "PNG")
+
+    async def fetch() -> bytes:
+        return buf.getvalue()
+
+    base = Incoming(platform="console", chat_id="c", user_id="u", text="", private=True,
+                    fetch_picture=fetch)
+    try:
+        gone = await app.commands.handle(dataclasses.replace(
+            base, text="/generate a red cat --steps 2 --seed 1"))
+        job = await app.store.job(gone[0].job_id)
+        await asyncio.to_thread(os.remove, job.source)
+        plain = await app.commands.handle(dataclasses.replace(
+            base, text="/generate a cat --steps 2", fetch_picture=None))
+        app.start()
+        for _ in range(600):
+            states = {j.id: j for j in await app.store.jobs_in(JobState.FAILED, JobState.DONE)}
+            if len(states) == 2:
+                break
+            await asyncio.sleep(0.1)
+        failed, done = states[gone[0].job_id], states[plain[0].job_id]
+        assert (failed.state, failed.error_key) == (JobState.FAILED, "picture_unavailable")
+        assert done.state == JobState.DONE
+    finally:
+        await app.close()
