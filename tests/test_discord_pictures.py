@@ -176,3 +176,29 @@ async def test_the_reference_option_shows_only_with_unclip(tmp_path):
         seen[name] = [o["name"] for o in payload["generate"]["options"]]
     assert "reference" not in seen["without"] and "reference" in seen["with"]
     assert "image" in seen["without"] and "image" in seen["with"]
+
+
+async def test_a_picture_over_the_attachment_limit_goes_out_as_a_jpeg(bot, app, tmp_path,
+                                                                      monkeypatch):
+    from bot.caption import Caption
+    from bot.frontends.base import Button, Picture
+    from bot.frontends.discord import frontend
+    from bot.models import Result
+    from tests.test_discord_commands import queued_job
+
+    job, ia = await queued_job(bot, app)
+    path = tmp_path / "big.png"
+    path.write_bytes(png(Image.effect_noise((120, 80), 60).convert("RGB")))
+    caption = Caption("p", "p", "none", "none", 1, 7.5, 2, 10.0, True, "en")
+    shown = Picture(Result(job.id, 1, 10.0, str(path), 120, 80), caption,
+                    [Button("🎲", f"job:reroll:{job.id}")])
+    # Discord's 10 MiB brought down to what this test's picture weighs
+    monkeypatch.setattr(frontend, "ATTACHMENT_MAX", path.stat().st_size - 1)
+    await bot.frontend.finish(job, job.status_ref, shown)
+    done = ia.last("edit_original_response")
+    name = f"pelukis-{job.id}-1.jpg"
+    assert [f.filename for f in done["attachments"]] == [name]
+    assert done["embed"].image.url == f"attachment://{name}"
+    jpeg = Image.open(tmp_path / "big.jpg")
+    assert jpeg.format == "JPEG" and jpeg.size == (120, 80)
+    assert path.exists()  # the PNG stays, for the original-file button
