@@ -27,12 +27,20 @@ IMAGE_EMBED = 32  # the tiny unCLIP's CLIP image embedding width
 
 def tiny_upscaler_dir(cache_dir: str | Path) -> Path:
     """The tiny x4 upscaler folder, built on first use."""
-    return _build_once(Path(cache_dir) / TINY_UPSCALER_DIR, _build_upscaler, cache_dir)
+    return _build_once(_folder(cache_dir, TINY_UPSCALER_DIR), _build_upscaler, cache_dir)
 
 
 def tiny_unclip_dir(cache_dir: str | Path) -> Path:
     """The tiny Stable unCLIP (image variations) folder, built on first use."""
-    return _build_once(Path(cache_dir) / TINY_UNCLIP_DIR, _build_unclip, cache_dir)
+    return _build_once(_folder(cache_dir, TINY_UNCLIP_DIR), _build_unclip, cache_dir)
+
+
+def _folder(cache_dir: str | Path, name: str) -> Path:
+    """Named after the tiny model it takes its text side from, so that a new tiny model
+    (engine/tiny.py bumps its folder's name) gets new extras, which its LoRAs fit."""
+    from engine.tiny import tiny_model_dir
+
+    return Path(cache_dir) / f"{name}-{tiny_model_dir(cache_dir).name}"
 
 
 def _build_once(target: Path, build, cache_dir) -> Path:
