@@ -13,7 +13,12 @@ measured in the same run, on the same machine, with the same torch thread count.
    style's LoRA for every job (``load_lora_weights`` + ``set_adapters`` + ``pipe()`` +
    ``delete_adapters``). ``switch_fraction`` = one style switch in the engine ÷ one
    single-image generation in the same engine.
-4. Footprint: bot start (spawn → first reply) and its RSS (the bot process alone, peak while
+4. Pictures in: an img2img ``/generate --strength 0.6`` on a native-size picture, and an
+   ``/upscale 2`` of it (without an upscale model: the hi-res img2img pass at twice the size,
+   VAE tiled), each through the console path ÷ the bare diffusers call
+   (``StableDiffusionImg2ImgPipeline.from_pipe`` of the bare pipeline, the same picture,
+   strength, steps, seed; the upscale's picture enlarged with Lanczos first). CLIP excluded.
+5. Footprint: bot start (spawn → first reply) and its RSS (the bot process alone, peak while
    an image is made); engine cold start (spawn → READY: pipeline, every adapter, CLIP) and
    its RSS; SQLite queue operations (one enqueue + one dequeue, the dispatcher's queries,
    with 32 jobs waiting) per second.
@@ -27,7 +32,7 @@ Images are 1:1 at the model's native size (what the bot paints for a plain /gene
 
 It prints a table and, as its LAST line, one JSON object (keys: overhead_ratio, overhead_ms,
 throughput_ratio, mixed_style_ratio, switch_fraction, bot_rss_mb, bot_start_s,
-engine_start_s, queue_ops_per_s, and a few more).
+engine_start_s, queue_ops_per_s, img2img_ratio, upscale_ratio, and a few more).
 """
 
 from __future__ import annotations
@@ -235,6 +240,97 @@ async def bench_overhead(args, app: App, rec: Recorder) -> dict:
         # what is outside the pipeline call: core, SQLite, pipes, PNG, storing, handing over
         "path_overhead_ms": 1000 * (e2e_s - score_s - statistics.median(gen)),
     }
+
+
+# --------------------------------------------------------------------------- 4. pictures in
+
+
+def bench_picture(size: int) -> bytes:
+    """A native-size PNG with shapes on it (what a user's photo becomes once normalised)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((size // 8, size // 8, size * 5 // 8, size * 5 // 8), fill="red")
+    draw.rectangle((size // 2, size // 2, size - 4, size - 4), fill="navy")
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+async def queue_picture_job(app: App, text: str, png: bytes) -> int:
+    async def fetch() -> bytes:
+        return png
+
+    msg = Incoming(platform="console", chat_id="bench", user_id="user", user_name="user",
+                   text=text, fetch_picture=fetch)
+    replies = await app.commands.handle(msg)
+    ids = [r.job_id for r in replies if r.job_id is not None]
+    if not ids:
+        raise RuntimeError(f"not queued: {[r.text for r in replies]}")
+    return ids[0]
+
+
+async def bench_pictures(args, app: App, rec: Recorder) -> dict:
+    """img2img and upscale through the console path vs the bare diffusers call."""
+    import io
+
+    import torch
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from PIL import Image
+
+    settings = app.config.engine_settings()
+    limits = app.config.limits
+    pipe, device = load_bare_pipe(args, settings)
+    img2img = StableDiffusionImg2ImgPipeline.from_pipe(pipe, dtype=pipe.dtype)
+    img2img.set_progress_bar_config(disable=True)
+    size = app.dispatcher.info.width
+    png = bench_picture(size)
+    source = Image.open(io.BytesIO(png)).convert("RGB")
+    gen_device = "cpu" if device.type == "mps" else device
+
+    def bare(seed: int, strength: float, side: int) -> None:
+        picture = source if side == size else source.resize((side, side),
+                                                             Image.Resampling.LANCZOS)
+        if side != size:
+            img2img.vae.enable_tiling()
+        img2img(prompt=[PROMPTS[0]], image=[picture], strength=strength,
+                num_inference_steps=args.steps, guidance_scale=7.5,
+                generator=[torch.Generator(gen_device).manual_seed(seed)], output_type="pil")
+        img2img.vae.disable_tiling()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    out: dict = {}
+    for name, text, strength, side in (
+        ("img2img", f"/generate {PROMPTS[0]} --steps {args.steps} --cfg 7.5 --strength 0.6",
+         0.6, size),
+        ("upscale", "/upscale 2", limits.upscale_strength, 2 * size),
+    ):
+        await rec.wait({await queue_picture_job(app, text, png)})  # warm-up
+        bare(1, strength, side)
+        e2e, base, score, gen = [], [], [], []
+        for _ in range(args.repeat):
+            await asyncio.sleep(IDLE_S)
+            t0 = time.perf_counter()
+            job_id = await queue_picture_job(app, text, png)
+            await rec.wait({job_id})
+            e2e.append(rec.done[job_id] - t0)
+            job, result = await app.store.job(job_id), await app.store.result(job_id)
+            score.append(result.score_s)
+            gen.append(result.generate_s)
+            await asyncio.sleep(IDLE_S)
+            t0 = time.perf_counter()
+            bare(job.seed, strength, side)
+            base.append(time.perf_counter() - t0)
+        e2e_s, base_s, score_s = (statistics.median(x) for x in (e2e, base, score))
+        out |= {f"{name}_ratio": (e2e_s - score_s) / base_s, f"{name}_e2e_ms": 1000 * e2e_s,
+                f"{name}_bare_ms": 1000 * base_s, f"{name}_size": side,
+                # the engine's own pipeline call (CPU: batch-invariant kernels included)
+                f"{name}_engine_ms": 1000 * statistics.median(gen)}
+    return out
 
 
 # --------------------------------------------------------------------------- 2./3. queues
@@ -464,6 +560,7 @@ async def main_async(args) -> dict:
         try:
             app.start()  # the overhead runs through the dispatcher's own loop
             await step("overhead", lambda: bench_overhead(args, app, rec))
+            await step("pictures", lambda: bench_pictures(args, app, rec))
             app._task.cancel()  # the queue figures drive the same loop by hand
             with contextlib.suppress(asyncio.CancelledError):
                 await app._task
@@ -524,6 +621,14 @@ def main() -> None:
          "≥ 1.5×"),
         ("Style switch ÷ one generation", f"{100 * f['switch_fraction']:.2f} %",
          f"{f['switch_ms']:.2f} ms vs {f['generate_ms']:.0f} ms", "≤ 5 %"),
+        ("img2img (console path ÷ bare img2img pipe(), CLIP excl.)",
+         f"{f['img2img_ratio']:.3f}",
+         f"{f['img2img_e2e_ms']:.0f} ms e2e (engine pipeline {f['img2img_engine_ms']:.0f} ms)"
+         f" vs {f['img2img_bare_ms']:.0f} ms bare, {f['img2img_size']} px, strength 0.6",
+         "≤ 1.10"),
+        ("Upscale ×2, hi-res pass (÷ bare tiled img2img)", f"{f['upscale_ratio']:.3f}",
+         f"{f['upscale_e2e_ms']:.0f} ms e2e (engine pipeline {f['upscale_engine_ms']:.0f} ms)"
+         f" vs {f['upscale_bare_ms']:.0f} ms bare, {f['upscale_size']} px", "≤ 1.10"),
         ("Bot RSS (peak, engine excluded)", f"{f['bot_rss_mb']:.0f} MB",
          f"{f['bot_rss_start_mb']:.0f} MB after start", "≤ 150 MB"),
         ("Bot start (spawn → first reply)", f"{f['bot_start_s']:.2f} s", "", ""),
@@ -546,7 +651,8 @@ def main() -> None:
             "switch_fraction", "bot_rss_mb", "bot_start_s", "engine_start_s", "queue_ops_per_s",
             "queue_ops_per_s_empty", "score_ms", "overhead_ratio_with_score", "engine_rss_mb",
             "switch_ms", "path_overhead_ms", "engine_generate_ms",
-            "generate_ms", "e2e_ms", "bare_ms"]
+            "generate_ms", "e2e_ms", "bare_ms", "img2img_ratio", "upscale_ratio",
+            "img2img_e2e_ms", "upscale_e2e_ms"]
     print(json.dumps({k: round(float(f[k]), 4) for k in keys}))
 
 

@@ -56,6 +56,7 @@ class App:
         commands = Commands(config, store, styles, translator, wake=dispatcher.wake,
                             native_size=dispatcher.native_size, abort=dispatcher.abort_jobs,
                             reload_styles=reloader.reload)
+        commands.engine_info = dispatcher.engine_info  # extra models, for /help and --ref
         return cls(config, store, styles, board, dispatcher, commands, reloader)
 
     def add_frontend(self, frontend: FrontEnd) -> None:

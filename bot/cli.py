@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--no", dest="negative", default=None, help="negative prompt")
     gen.add_argument("--ar", default=None, help="aspect ratio W:H (default 1:1)")
     gen.add_argument("--raw", action="store_true", help="don't translate the prompt")
+    gen.add_argument("--image", default=None, help="a picture to redraw with the prompt")
+    gen.add_argument("--strength", default=None,
+                     help="with --image: how much to redraw, 0-1 (default: config)")
     gen.add_argument("--out", default=None, help="PNG file to write (default: pelukis-SEED.png)")
     sc = sub.add_parser("sync-commands", parents=[common],
                         help="register the Discord slash commands (DISCORD_TOKEN)")

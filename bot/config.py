@@ -87,6 +87,9 @@ class EngineSection(_Section):
     memory_per_image_mb: float = Field(_ENGINE.memory_per_image_mb, ge=0, le=1_000_000)
     memory_reserve_mb: float = Field(_ENGINE.memory_reserve_mb, ge=0, le=1_000_000)
     encode_threads: int = Field(_ENGINE.encode_threads, ge=0, le=32)
+    # optional extra pipelines: "" = none (img2img fallbacks), "tiny" for tests, a hub id
+    upscale_model: str = _ENGINE.upscale_model  # the SD x4 upscaler; no sd2-community mirror
+    variations_model: str = _ENGINE.variations_model  # sd2-community/stable-diffusion-2-1-unclip
     # the bot's side: batching and restarts
     batch_window_ms: int = Field(30, ge=0, le=5000)  # a burst's wait to fill a batch
     max_attempts: int = Field(3, ge=1, le=10)  # runs of one job before the user gets an apology
@@ -153,6 +156,16 @@ class LimitsSection(_Section):
     max_queued_per_chat: int = Field(500, ge=1, le=100000)  # jobs waiting, per chat
     max_queue: int = Field(1000, ge=1, le=1000000)  # jobs waiting in all
     moderators_exempt: bool = True  # moderators skip the per-user limits
+    # pictures in (bot/pictures.py): redraw, variations, upscale
+    picture_max_mb: float = Field(10.0, gt=0, le=100)  # a sent picture's file, and downloads
+    picture_max_pixels: int = Field(40_000_000, ge=4096, le=100_000_000)  # decoded W × H
+    picture_min_side: int = Field(16, ge=1, le=1024)
+    picture_download_timeout_s: float = Field(30.0, gt=0, le=600)
+    default_strength: float = Field(0.6, gt=0, le=1)  # img2img: 0 = the picture, 1 = new
+    variation_strength: float = Field(0.6, gt=0, le=1)  # variations without an unCLIP model
+    upscale_strength: float = Field(0.3, gt=0, le=1)  # the hi-res pass without an upscaler
+    upscale_max_side: int = Field(2048, ge=64, le=8192)  # the largest side an upscale gives
+    variation_noise_level: int = Field(0, ge=0, le=1000)  # unCLIP: noise on the image embedding
 
     @model_validator(mode="after")
     def _ranges(self) -> LimitsSection:
@@ -276,6 +289,7 @@ class Config(_Section):
             min_side=32,
             max_side=self.limits.max_side,
             steps_max=self.limits.steps_max,
+            upscale_max_side=self.limits.upscale_max_side,
             unsafe_concepts=list(self.safety.unsafe_concepts),
             unsafe_action=self.safety.action,
         )

@@ -1,8 +1,9 @@
 """``python -m bot fetch-models``: download what the config names into the Hugging Face cache.
 
 The model (a diffusers repo: its components' configs and safetensors weights, not the 5 GB
-single-file checkpoints beside them), a single-file model's ``model_config`` (configs only)
-and the CLIP model, each at its pinned revision. ``tiny`` and local folders are skipped. The
+single-file checkpoints beside them), a single-file model's ``model_config`` (configs only),
+the CLIP model, each at its pinned revision, and the optional ``variations_model`` and
+``upscale_model`` pipelines (at main). ``tiny`` and local folders are skipped. The
 disk it needs (file sizes from the hub's metadata, minus what is cached already) is said
 first, with the space free, and nothing is fetched when it does not fit. Progress bars are
 huggingface_hub's own. ``HF_ENDPOINT`` and ``HF_TOKEN`` are read by huggingface_hub.
@@ -49,6 +50,9 @@ def wanted(config: Config) -> list[Fetch]:
         out.append(Fetch("model", s.model, s.model_revision, "pipeline"))
     if _on_hub(s.clip_model):
         out.append(Fetch("clip_model", s.clip_model, s.clip_model_revision, "transformers"))
+    for key in ("variations_model", "upscale_model"):  # the optional picture pipelines
+        if _on_hub(getattr(s, key)):
+            out.append(Fetch(key, getattr(s, key), "", "pipeline"))
     return out
 
 

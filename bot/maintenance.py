@@ -1,7 +1,8 @@
 """Scheduled upkeep (APScheduler, in the bot's event loop).
 
 - cleanup: images older than ``[storage] retention_days`` are deleted (their rows stay; a
-  button for such an image answers that it is gone);
+  button for such an image answers that it is gone), and the input pictures (``inputs/``)
+  that only such old jobs used;
 - checkpoint: the WAL is checkpointed every ``checkpoint_every_h``, VACUUM once a day;
 - watchdog: a job left ``running`` for longer than ``stuck_after_s`` that the dispatcher is
   not running goes back to the queue.
@@ -28,7 +29,8 @@ async def cleanup_images(config: Config, store: Store) -> int:
     days = config.storage.retention_days
     if days <= 0:
         return 0
-    paths = await store.image_paths_before(time.time() - days * 86400)
+    cutoff = time.time() - days * 86400
+    paths = await store.image_paths_before(cutoff) + await store.input_paths_before(cutoff)
     removed = await asyncio.to_thread(_unlink_all, paths)
     if removed:
         log.info("maintenance: removed %d image(s) older than %g days", removed, days)

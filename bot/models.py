@@ -54,6 +54,10 @@ class Incoming:
     locale: str | None = None  # platform's user locale (Telegram language_code, Discord locale)
     group_id: str = ""  # the server a channel belongs to (Discord); "" elsewhere
     request_id: str = ""  # the platform's id of this event, for exactly-once jobs
+    # the picture that came with the message (attached, or the one it replies to): its
+    # bytes, downloaded when a command needs them (size cap and timeout: the front end's);
+    # raises UserError (picture_unavailable, picture_too_big) when it cannot be had
+    fetch_picture: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False)
 
     @property
     def settings_scope(self) -> str:
@@ -73,6 +77,8 @@ class GenerateRequest:
     style: str | None = None
     aspect_ratio: str | None = None
     raw: bool = False
+    strength: float | None = None  # with a picture: how much is redrawn (0-1)
+    reference: bool = False  # the picture is a reference (unCLIP), not one to redraw
 
 
 @dataclass(slots=True)
@@ -121,10 +127,16 @@ class Job:
     safety: float = 0.0  # the image check's threshold for this job (0 = none)
     created_at: float = 0.0
     id: int = 0
+    # pictures in: text | img2img | variation | upscale (engine.protocol.JobKind), how much
+    # is redrawn, and the stored input picture (Store.save_input); "" for text
+    kind: str = "text"
+    strength: float = 0.0
+    source: str = ""
 
     def batch_key(self) -> tuple:
         """Jobs with equal keys can share one pipeline call."""
-        return (self.style, self.width, self.height, self.steps, self.cfg)
+        return (self.style, self.width, self.height, self.steps, self.cfg, self.kind,
+                self.strength)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import math
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bot.errors import UserError
 from bot.i18n import t
 from bot.jobs.scheduler import batch_request, size_jobs
 from bot.models import GenerateRequest, Incoming
+from bot.pictures import load_picture, read_picture_file
 from bot.policy.blocklist import Blocklist
 from bot.policy.requests import JobResolver
 from bot.policy.settings import Settings
@@ -44,8 +46,14 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
         request = GENERATE.request(
             {"prompt": args.prompt, "style": args.style, "seed": args.seed, "cfg": args.cfg,
              "steps": args.steps, "negative": args.negative, "aspect_ratio": args.ar,
-             "raw": args.raw}, config.limits)
+             "raw": args.raw, "strength": getattr(args, "strength", None)}, config.limits)
         ask = GenerateRequest(**request.values)
+        picture = None
+        if getattr(args, "image", None):
+            picture = await load_picture(await read_picture_file(args.image, config.limits),
+                                         config.limits)
+        elif ask.strength is not None:
+            raise UserError("strength_needs_picture")
         resolver = JobResolver(config, styles, translator, Blocklist(config.safety))
         settings = await Settings(config, store, styles).resolve(msg, style=ask.style)
         job = await resolver.resolve(msg, ask, settings)
@@ -56,14 +64,20 @@ async def generate(config: Config, args: argparse.Namespace) -> int:
         translator.close()
         await store.close()
     job.id = 1
+    if picture is not None:  # as /generate with a picture: img2img
+        strength = ask.strength or config.limits.default_strength
+        job.kind, job.strength, job.aspect = "img2img", strength, picture.aspect
+        job.steps = max(job.steps, math.ceil(1 / strength - 1e-9))
     client = make_backend(config.engine.backend, config.engine_settings(),
                           config.ray_settings())()
     bar = tqdm(total=job.steps, desc="painting", unit="step", file=sys.stderr)
     try:
         info = await client.start()
         size_jobs([job], (info.width, info.height), config.limits.max_side)
-        results = await client.run_batch(batch_request([job]),
-                                         lambda step, total: bar.update(step - bar.n))
+        req = batch_request([job])
+        if picture is not None:
+            req.jobs[0].image = picture.png
+        results = await client.run_batch(req, lambda step, total: bar.update(step - bar.n))
     except EngineError as exc:
         print(f"pelukis: engine error: {exc.message}", file=sys.stderr)
         return 1

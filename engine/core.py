@@ -7,6 +7,7 @@ stay reproducible and batch-invariant, and what each GPU option does: docs/engin
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import time
 import warnings
@@ -21,7 +22,14 @@ from engine.errors import EngineError, ErrorKind
 from engine.images import blur, encode_png
 from engine.invariance import batch_invariant_kernels, make_batch_invariant
 from engine.lora_check import LoraMisfit, ModelShape, check_lora
-from engine.protocol import BatchRequest, ImageResult, JobSpec, ReadyInfo, StylesReloaded
+from engine.protocol import (
+    BatchRequest,
+    ImageResult,
+    JobKind,
+    JobSpec,
+    ReadyInfo,
+    StylesReloaded,
+)
 from engine.safety import SafetyChecker
 from engine.scoring import ClipScorer
 from engine.settings import SCHEDULERS, EngineSettings, is_single_file
@@ -32,6 +40,8 @@ log = logging.getLogger("pelukis.engine")
 MAX_SEED = 2**32 - 1
 MAX_CFG = 30.0
 MAX_SAFETY_THRESHOLD = 100.0
+MAX_INPUT_PIXELS = 4096 * 4096  # an input picture larger than this is refused undecoded
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")  # what the bot sends (it normalises to PNG)
 
 # the diffusers class (and its options) of each scheduler name of engine.settings
 SCHEDULER_CLASSES = {
@@ -71,8 +81,10 @@ class Engine:
         self._load_pipeline()
         self._set_scheduler()
         self._apply_gpu_options()
+        self._derive_img2img()
         # 3. every style's LoRA; CLIP for the score and the image check
         self._load_styles()
+        self._load_extras()
         self._load_scorer()
         self._make_batch_invariant()
         self._load_safety_check()
@@ -141,6 +153,73 @@ class Engine:
             pipe.enable_model_cpu_offload(device=self.device)
         else:
             self.pipe = pipe.to(self.device)
+
+    def _derive_img2img(self) -> None:
+        """The img2img pipeline, made once ``from_pipe`` of the loaded one: the same UNet,
+        VAE, text encoder and scheduler objects (and so the same LoRA adapters), no second
+        copy of any weight. The dtype is passed: without it from_pipe upcasts shared fp16
+        modules to fp32 in place. The two never run at once (one batch at a time)."""
+        from diffusers import StableDiffusionImg2ImgPipeline
+
+        # ``dtype`` is diffusers 0.42's name for ``torch_dtype`` (deprecated there)
+        with _quiet_loading():  # its .to(dtype) of modules already in that dtype warns
+            self.img2img = StableDiffusionImg2ImgPipeline.from_pipe(self.pipe, dtype=self.dtype)
+        self.img2img.set_progress_bar_config(disable=True)
+
+    def _load_extras(self) -> None:
+        """The optional pipelines: the x4 upscaler and Stable unCLIP, their own weights (the
+        upscaler has its own VAE and a 7-channel UNet: no LoRA; unCLIP's UNet is SD
+        2.1-shaped and takes image embeddings: each style's LoRA is loaded into it too)."""
+        from engine import tiny_extra
+
+        s = self.settings
+        self.upscaler = self._extra("StableDiffusionUpscalePipeline", s.upscale_model,
+                                    tiny_extra.tiny_upscaler_dir)
+        self.unclip = self._extra("StableUnCLIPImg2ImgPipeline", s.variations_model,
+                                  tiny_extra.tiny_unclip_dir)
+        self.unclip_styles: list[str] = []  # the styles whose LoRA the unCLIP UNet has too
+        self._unclip_active: str | None = None
+        if self.unclip is not None:
+            for style in self.registry:
+                if style.name in self.lora_styles:
+                    self._unclip_lora(style, style.weights_for(self.test_model))
+            if self.unclip_styles:
+                self.unclip.disable_lora()
+
+    def _unclip_lora(self, style: Style, path) -> None:
+        """The style's LoRA into the unCLIP pipeline too (its UNet is SD 2.1-shaped): one
+        that does not load there leaves the style a template for variations only."""
+        try:
+            with _quiet_loading():
+                self.unclip.load_lora_weights(str(path), adapter_name=style.name)
+        except Exception as exc:
+            with _quiet_loading(), contextlib.suppress(Exception):
+                self.unclip.delete_adapters(style.name)
+            log.warning("style %r: LoRA not loaded into the unCLIP pipeline: %s", style.name,
+                        _first_line(exc))
+            return
+        self.unclip_styles = sorted({*self.unclip_styles, style.name})
+
+    def _extra(self, cls_name: str, model: str, tiny_dir):
+        if not model:
+            return None
+        import diffusers
+
+        source = str(tiny_dir(self.settings.cache)) if model == "tiny" else model
+        log.info("loading %s %s on %s (%s)", cls_name, source, self.device, self.dtype_name)
+        pipe = getattr(diffusers, cls_name).from_pretrained(source, dtype=self.dtype)
+        pipe.set_progress_bar_config(disable=True)
+        if self.settings.attention == "sdpa":
+            gpu.use_sdpa(pipe.unet, pipe.vae)
+        if self.offload:
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe = pipe.to(self.device)
+        if self.device.type == "cpu":
+            make_batch_invariant(*(m for m in (pipe.unet, pipe.vae, pipe.text_encoder,
+                                               getattr(pipe, "image_encoder", None))
+                                   if m is not None))
+        return pipe
 
     def _load_styles(self) -> None:
         """Each style's LoRA as a named adapter, once. A style without weights, or whose
@@ -213,12 +292,18 @@ class Engine:
             self._drop_adapter(style.name)
             return f"diffusers could not load it: {_first_line(exc)}"
         self.lora_styles = sorted({*self.lora_styles, style.name})
+        if getattr(self, "unclip", None) is not None:  # a reload: unCLIP gets it too
+            self._unclip_lora(style, path)
         return None
 
     def _drop_adapter(self, name: str) -> None:
         with _quiet_loading(), contextlib.suppress(Exception):  # may be half-added or gone
             self.pipe.delete_adapters(name)
         self.lora_styles = [n for n in self.lora_styles if n != name]
+        if name in getattr(self, "unclip_styles", ()):
+            with _quiet_loading(), contextlib.suppress(Exception):
+                self.unclip.delete_adapters(name)
+            self.unclip_styles = [n for n in self.unclip_styles if n != name]
 
     def _settle_adapters(self) -> None:
         """After loading: LoRA off until a styled batch switches it on; fusing decided."""
@@ -249,6 +334,8 @@ class Engine:
             if folder in old:
                 new[folder] = old[folder]
         self._switch_adapter(None)  # unfused and disabled while adapters change
+        if self.unclip is not None and self.unclip_styles:
+            self._switch_unclip(None)
         removed = sorted(old.keys() - new.keys())
         for name in removed:
             self._drop_adapter(name)
@@ -381,6 +468,8 @@ class Engine:
             batch_pixels=self.max_batch * self.native_size * self.native_size,
             options=dict(self.options),
             style_failures=dict(self.style_failures),
+            upscale_model=s.upscale_model if self.upscaler is not None else "",
+            variations_model=s.variations_model if self.unclip is not None else "",
         )
         log.info("engine ready in %.1f s: %s, LoRA styles %s, batch cap %d, options %s",
                  info.load_s, s.model, self.lora_styles, self.max_batch, self.options)
@@ -417,10 +506,14 @@ class Engine:
         ):
             known = ", ".join([NONE, *self.registry.names()])
             raise bad(f"unknown style {req.style!r} (known: {known})")
+        if not isinstance(req.job_kind, JobKind):
+            known = ", ".join(JobKind)
+            raise bad(f"unknown job_kind {req.job_kind!r} (known: {known})")
+        top = s.upscale_max_side if req.job_kind is JobKind.UPSCALE else s.max_side
         for key in ("width", "height"):
             v = getattr(req, key)
-            if not _is_int(v) or v % 8 or not s.min_side <= v <= s.max_side:
-                raise bad(f"{key} {v!r} must be a multiple of 8 in [{s.min_side}, {s.max_side}]")
+            if not _is_int(v) or v % 8 or not s.min_side <= v <= top:
+                raise bad(f"{key} {v!r} must be a multiple of 8 in [{s.min_side}, {top}]")
         if not _is_int(req.steps) or not 1 <= req.steps <= s.steps_max:
             raise bad(f"steps {req.steps!r} must be an integer in [1, {s.steps_max}]")
         if (
@@ -429,6 +522,14 @@ class Engine:
             or not 0 < req.cfg <= MAX_CFG
         ):
             raise bad(f"cfg {req.cfg!r} must be a number in (0, {MAX_CFG:g}]")
+        if req.job_kind is JobKind.REFERENCE and self.unclip is None:
+            raise bad("a reference job needs [engine] variations_model (Stable unCLIP)")
+        if req.job_kind is not JobKind.TEXT:
+            v = req.strength
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+                raise bad(f"strength {v!r} must be a number in (0, 1]")
+            if int(req.steps * v) < 1:
+                raise bad(f"strength {v!r} × steps {req.steps} leaves no denoising step")
         if not isinstance(req.jobs, list) or not 1 <= len(req.jobs) <= s.max_batch:
             n = len(req.jobs) if isinstance(req.jobs, list) else req.jobs
             raise bad(f"{n!r} jobs; a batch holds 1 to {s.max_batch}")
@@ -438,10 +539,16 @@ class Engine:
         for job in req.jobs:
             if not _is_int(job.seed) or not 0 <= job.seed <= MAX_SEED:
                 raise bad(f"job {job.job_id}: seed {job.seed!r} must be in [0, {MAX_SEED}]")
-            if not isinstance(job.prompt, str) or not job.prompt.strip():
+            if not isinstance(job.prompt, str) or (
+                req.job_kind is JobKind.TEXT and not job.prompt.strip()
+            ):  # a picture job may come without words (a variation, an upscale)
                 raise bad(f"job {job.job_id}: prompt {job.prompt!r} is empty")
             if not isinstance(job.negative, str):
                 raise bad(f"job {job.job_id}: negative {job.negative!r} must be a string")
+            if req.job_kind is JobKind.TEXT and job.image:
+                raise bad(f"job {job.job_id}: a text job carries no picture")
+            if req.job_kind is not JobKind.TEXT and not job.image:
+                raise bad(f"job {job.job_id}: a {req.job_kind} job needs a picture")
             t = job.safety_threshold
             if (
                 isinstance(t, bool)
@@ -474,9 +581,14 @@ class Engine:
             raise EngineError(ErrorKind.OOM, f"batch {batch_id}: simulated out of memory with "
                                              f"{len(req.jobs)} images")
 
-        # 2. the style's adapter (or none)
+        pictures = self._pictures(req, batch_id)
+
+        # 2. the style's adapter (or none), in the pipeline that will paint
         style = self.style_of(req.style)
-        self._switch_adapter(style)
+        if self.unclip is not None and req.job_kind in (JobKind.VARIATION, JobKind.REFERENCE):
+            self._switch_unclip(style)
+        else:
+            self._switch_adapter(style)
 
         # 3. prompts through the style's template
         if style is None:
@@ -488,7 +600,8 @@ class Engine:
 
         # 4. one pipeline call; per-job generators make each image independent of its batch
         started = time.perf_counter()
-        images = self._paint(req, prompts, negatives, on_step, should_abort, batch_id)
+        images = self._paint(req, prompts, negatives, on_step, should_abort, batch_id,
+                             pictures)
         generate_s = time.perf_counter() - started
 
         # 5. CLIP score against the plain English prompt, while the PNGs are encoded in the
@@ -546,18 +659,64 @@ class Engine:
         log.debug("adapter %s → %s%s", self._active, want, " (fused)" if self._fused else "")
         self._active = want
 
+    def _switch_unclip(self, style: Style | None) -> None:
+        """The unCLIP pipeline's adapter for a variation or reference batch (never fused)."""
+        want = style.name if style is not None and style.name in self.unclip_styles else None
+        if want == self._unclip_active:
+            return
+        if want is None:
+            self.unclip.disable_lora()
+        else:
+            if self._unclip_active is None:
+                self.unclip.enable_lora()
+            self.unclip.set_adapters([want], [style.adapter_weight])
+        self._unclip_active = want
+
+    def _pictures(self, req: BatchRequest, batch_id: int) -> list[Image.Image] | None:
+        """The jobs' input pictures, decoded and at the request's size (None for text).
+        The bot checked and normalised them (bot/pictures.py); this refuses what still does
+        not decode, as EngineError(invalid), before any work."""
+        if req.job_kind is JobKind.TEXT:
+            return None
+        out = []
+        for job in req.jobs:
+            try:
+                with Image.open(io.BytesIO(job.image)) as image:
+                    if image.format not in INPUT_FORMATS:
+                        raise ValueError(f"format {image.format}")
+                    if image.width * image.height > MAX_INPUT_PIXELS:
+                        raise ValueError(f"{image.width}x{image.height} is too large")
+                    picture = image.convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                raise EngineError(ErrorKind.INVALID, f"batch {batch_id}: job {job.job_id}: "
+                                  f"the picture does not decode: {exc}") from None
+            size = (req.width, req.height)
+            if req.job_kind is JobKind.UPSCALE and self.upscaler is not None:
+                # the x4 upscaler paints ×4 from a quarter of the output's size (its UNet
+                # runs there); its result is fitted to the request's size. A ×2 request
+                # is thus a ×4 of the picture halved.
+                size = _snap(*_fit_within(picture.size, (req.width // 4, req.height // 4)))
+            if picture.size != size:
+                picture = picture.resize(size, Image.Resampling.LANCZOS)
+            out.append(picture)
+        return out
+
     def _paint(self, req: BatchRequest, prompts: list[str], negatives: list[str],
                on_step: StepFn | None, should_abort: AbortFn | None,
-               batch_id: int) -> list[Image.Image]:
+               batch_id: int, pictures: list[Image.Image] | None = None) -> list[Image.Image]:
         """The pipeline call. The step callback does no device work: it reports the step and
-        checks the abort flag (an exception leaves at once, skipping the VAE decode)."""
+        checks the abort flag (an exception leaves at once, skipping the VAE decode).
+        A job with a picture goes through the img2img pipeline (the same modules); an
+        upscale is a hi-res img2img pass over the enlarged picture with the VAE tiled."""
         gen_device = "cpu" if self.device.type == "mps" else self.device
         generators = [torch.Generator(gen_device).manual_seed(job.seed) for job in req.jobs]
 
         def step_end(pipe, step: int, timestep, callback_kwargs):
             if on_step is not None:
-                # = steps for most schedulers; a few (PNDM) take an extra timestep
-                on_step(step + 1, max(int(pipe.num_timesteps), req.steps))
+                # = steps for most schedulers; a few (PNDM) take an extra timestep; img2img
+                # runs only the last strength × steps of them
+                total = int(pipe.num_timesteps)
+                on_step(step + 1, total if pictures is not None else max(total, req.steps))
             if should_abort is not None and should_abort():
                 pipe._interrupt = True
                 raise _Interrupted
@@ -565,20 +724,44 @@ class Engine:
 
         gpu.set_vae_slicing_tiling(getattr(self.pipe, "vae", None), self.settings,
                                    req.width, req.height)
+        if req.job_kind is JobKind.UPSCALE and not self.pipe.vae.use_tiling:
+            self.pipe.vae.enable_tiling()  # the next batch sets it back for its size
+        common = dict(
+            prompt=prompts,
+            negative_prompt=negatives if any(negatives) else None,
+            num_inference_steps=req.steps,
+            guidance_scale=float(req.cfg),
+            num_images_per_prompt=1,
+            generator=generators,
+            callback_on_step_end=step_end,
+            output_type="pil",
+        )
+        def legacy_step(step: int, timestep, latents) -> None:  # the extra pipelines' callback
+            if on_step is not None:
+                on_step(step + 1, req.steps)
+            if should_abort is not None and should_abort():
+                raise _Interrupted
+
+        extra = dict(common, callback=legacy_step, callback_steps=1)
+        del extra["callback_on_step_end"]
         try:
             with batch_invariant_kernels(self.device):
-                return self.pipe(
-                    prompt=prompts,
-                    negative_prompt=negatives if any(negatives) else None,
-                    width=req.width,
-                    height=req.height,
-                    num_inference_steps=req.steps,
-                    guidance_scale=float(req.cfg),
-                    num_images_per_prompt=1,
-                    generator=generators,
-                    callback_on_step_end=step_end,
-                    output_type="pil",
-                ).images
+                if pictures is None:
+                    return self.pipe(width=req.width, height=req.height, **common).images
+                if req.job_kind is JobKind.UPSCALE and self.upscaler is not None:
+                    noise = max(0, min(int(req.noise_level) or 20, 350))
+                    gpu.set_vae_slicing_tiling(self.upscaler.vae, self.settings, req.width,
+                                               req.height)
+                    big = self.upscaler(image=pictures, noise_level=noise, **extra).images
+                    return [im if im.size == (req.width, req.height) else
+                            im.resize((req.width, req.height), Image.Resampling.LANCZOS)
+                            for im in big]
+                if req.job_kind in (JobKind.VARIATION, JobKind.REFERENCE) and \
+                        self.unclip is not None:  # the image embedding + the text
+                    return self.unclip(image=pictures, width=req.width, height=req.height,
+                                       noise_level=int(req.noise_level), **extra).images
+                return self.img2img(image=pictures, strength=float(req.strength),
+                                    **common).images
         except _Interrupted:
             raise EngineError(ErrorKind.ABORTED, f"batch {batch_id} aborted") from None
         except torch.OutOfMemoryError as exc:
@@ -634,6 +817,17 @@ def _quiet_loading() -> Iterator[None]:
     finally:
         transformers.logging.set_verbosity(level)
         diffusers.utils.logging.set_verbosity(d_level)
+
+
+def _snap(w: int, h: int) -> tuple[int, int]:
+    """Sides down to multiples of 8 (at least 8)."""
+    return max(8, w // 8 * 8), max(8, h // 8 * 8)
+
+
+def _fit_within(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """``size`` scaled down (aspect kept) to fit in ``box``."""
+    scale = min(1.0, box[0] / size[0], box[1] / size[1])
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 def _signature(path) -> tuple | None:

@@ -3,12 +3,17 @@
 Transport: the engine's stdin (bot → engine) and a private copy of its stdout (engine → bot)
 carry frames. One frame = 8-byte header (two big-endian u32: JSON length, payload length),
 a UTF-8 JSON object with a ``kind`` key (a ``Kind``), then an optional binary payload (the PNG
-bytes of a RESULT). Library chatter in the engine goes to stderr, never into the frame stream.
+bytes of a RESULT; a GENERATE's input pictures, one after another in job order, each job's
+length in its ``image_len``). Library chatter in the engine goes to stderr, never into the
+frame stream.
 Every message is a dataclass below; ``encode``/``decode`` turn them into frames and back.
 
 bot → engine
 * GENERATE ``Generate(batch_id, batch)``: run one batch. The client numbers batches (1, 2, …);
-  the batch's fields travel flat beside ``batch_id``.
+  the batch's fields travel flat beside ``batch_id``. ``job_kind`` (a ``JobKind``) says what
+  the batch paints: from words (text) or from each job's input picture (img2img, variation,
+  upscale); the pictures are the frame's payload (PNG bytes, in job order), so nothing but
+  this stream joins the two processes.
 * ABORT ``Abort(batch_id, job_ids)``: stop at the next denoising step. ``job_ids`` None = the
   whole batch; otherwise only those jobs: their RESULTs are withheld (listed in BATCH_DONE's
   ``aborted_job_ids``), and the batch stops when every job of it is aborted. An abort for a
@@ -38,9 +43,10 @@ gone; SIGTERM/SIGINT stop the running batch (ERROR aborted) and the process exit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -64,6 +70,16 @@ class Kind(StrEnum):
     STYLES = "styles"
     ERROR = "error"
     DEAD = "dead"
+
+
+class JobKind(StrEnum):
+    """What a batch paints. Every kind but text starts from each job's input picture."""
+
+    TEXT = "text"  # words only
+    IMG2IMG = "img2img"  # redraw the picture with the prompt, at ``strength``
+    VARIATION = "variation"  # new images close to it (unCLIP, or img2img with new seeds)
+    UPSCALE = "upscale"  # the picture at width × height (the upscaler, or a hi-res pass)
+    REFERENCE = "reference"  # the prompt painted to look like the picture (unCLIP only)
 
 
 class _Message:
@@ -97,6 +113,7 @@ class JobSpec:
     negative: str = ""
     seed: int = 0
     safety_threshold: float = 0.0  # 0 = no image check; else flag at this unsafe score
+    image: bytes = b""  # the input picture (PNG/JPEG bytes) of a non-text job; in the payload
 
 
 @dataclass(slots=True)
@@ -110,6 +127,14 @@ class BatchRequest:
     steps: int
     cfg: float
     jobs: list[JobSpec] = field(default_factory=list)
+    job_kind: JobKind = JobKind.TEXT
+    strength: float = 0.0  # img2img/variation/upscale: how far from the picture (0-1)
+    noise_level: int = 0  # unCLIP variations: the noise added to the image embedding
+
+    def __post_init__(self) -> None:
+        if isinstance(self.job_kind, str):
+            with contextlib.suppress(ValueError):  # an unknown kind: check_inputs says so
+                self.job_kind = JobKind(self.job_kind)
 
 
 @dataclass(slots=True)
@@ -119,7 +144,16 @@ class Generate(_Message):
     batch: BatchRequest
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.KIND.value, "batch_id": self.batch_id, **asdict(self.batch)}
+        batch = {f.name: getattr(self.batch, f.name) for f in fields(self.batch)}
+        batch["job_kind"] = str(batch["job_kind"])
+        batch["jobs"] = []
+        for job in self.batch.jobs:
+            spec = {f.name: getattr(job, f.name) for f in fields(job) if f.name != "image"}
+            batch["jobs"].append({**spec, "image_len": len(job.image)})
+        return {"kind": self.KIND.value, "batch_id": self.batch_id, **batch}
+
+    def payload(self) -> bytes:
+        return b"".join(job.image for job in self.batch.jobs)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], payload: bytes = b"") -> Generate:
@@ -127,7 +161,18 @@ class Generate(_Message):
         batch_id = d.pop("batch_id", None)
         if not _is_int(batch_id):
             raise ValueError(f"batch_id {batch_id!r} is not an integer")
-        jobs = [JobSpec(**j) for j in d.pop("jobs", [])]
+        jobs, at = [], 0
+        for j in d.pop("jobs", []):
+            if not isinstance(j, dict):
+                raise TypeError(f"job {j!r} is not an object")
+            j = dict(j)
+            n = j.pop("image_len", 0)
+            if not _is_int(n) or n < 0 or at + n > len(payload):
+                raise ValueError(f"image_len {n!r} does not fit the payload")
+            jobs.append(JobSpec(**j, image=payload[at:at + n]))
+            at += n
+        if at != len(payload):
+            raise ValueError(f"{len(payload) - at} payload bytes belong to no job")
         return cls(batch_id, BatchRequest(**d, jobs=jobs))
 
 
@@ -180,6 +225,9 @@ class ReadyInfo(_Message):
     options: dict[str, Any] = field(default_factory=dict)  # the GPU-path options in effect
     # styles whose LoRA could not be loaded (name → reason): served as prompt templates
     style_failures: dict[str, str] = field(default_factory=dict)
+    # the optional pipelines loaded ("" = none: variations and upscale use img2img)
+    upscale_model: str = ""
+    variations_model: str = ""
 
 
 @dataclass(slots=True)
@@ -313,6 +361,6 @@ def _is_int(v: object) -> bool:
 
 __all__ = [
     "HEADER", "MAX_JSON", "Abort", "BatchDone", "BatchRequest", "Dead", "Error", "ErrorKind",
-    "Generate", "ImageResult", "JobSpec", "Kind", "Message", "Progress", "ReadyInfo",
+    "Generate", "ImageResult", "JobKind", "JobSpec", "Kind", "Message", "Progress", "ReadyInfo",
     "ReloadStyles", "Shutdown", "StylesReloaded", "decode", "decode_header", "encode", "encode_raw",
 ]

@@ -54,6 +54,10 @@ class EngineSettings:
     min_side: int = 64
     max_side: int = 1024
     steps_max: int = 100
+    upscale_max_side: int = 2048  # the largest side an upscale may reach (from [limits])
+    # optional extra pipelines ("" = none, "tiny" = engine/tiny_extra.py's, a hub id or folder)
+    upscale_model: str = ""  # an SD x4 upscaler (StableDiffusionUpscalePipeline)
+    variations_model: str = ""  # Stable unCLIP 2.1 (StableUnCLIPImg2ImgPipeline)
     # the GPU path (docs/engine.md)
     attention: Attention = "sdpa"
     channels_last: OnOffAuto = "auto"  # UNet weights/activations in channels-last layout

@@ -5,6 +5,11 @@ file is sent), every value a string, nested objects as JSON strings; answers
 ``{"ok": true, "result": …}`` with complete objects. ``getUpdates`` drops updates below
 ``offset`` and holds the request up to its ``timeout``. Every call is recorded.
 
+Files: ``getFile`` answers a file path for a known ``file_id`` (a user's photo, or a
+photo the bot sent) and ``GET /file/bot<token>/<path>`` serves its bytes, as the real server
+does; over 20 MB ``getFile`` answers 400 "file is too big", an unknown id 400 "invalid
+file_id", and ``download_delay_s`` slows a download down.
+
 The fake remembers the messages the bot sent, so edits behave as on Telegram: an unknown
 message answers 400 "message to edit not found", an edit that changes nothing answers 400
 "message is not modified".
@@ -12,6 +17,7 @@ message answers 400 "message to edit not found", an edit that changes nothing an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -20,7 +26,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 BOT_ID = 4242
 BOT_USERNAME = "PelukisTestBot"
@@ -73,6 +79,8 @@ class FakeBotAPI:
         # (chat_id, message_id) → the message as it now is, and the bytes of its photo
         self.messages: dict[tuple[int, int], dict] = {}
         self.photos: dict[tuple[int, int], bytes] = {}
+        self.files: dict[str, bytes] = {}  # file_id → its bytes (getFile, /file/…)
+        self.download_delay_s = 0.0
         self._lock = threading.Condition()
         fake = self
 
@@ -114,8 +122,10 @@ class FakeBotAPI:
             return {"id": chat_id, "type": "private", "first_name": f"user{chat_id}"}
         return {"id": chat_id, "type": "supergroup", "title": "Komunitas"}
 
-    def send_text(self, chat_id: int, user_id: int, text: str, lang: str | None = "id") -> dict:
-        """A user writes ``text``; returns the Message as the bot will see it."""
+    def send_text(self, chat_id: int, user_id: int, text: str, lang: str | None = "id",
+                  reply_to: dict | None = None) -> dict:
+        """A user writes ``text`` (as a reply to ``reply_to``, a message as the fake
+        holds it); returns the Message as the bot will see it."""
         message = {
             "message_id": self._message_id(), "date": int(time.time()),
             "chat": self.chat(chat_id), "from": self.user(user_id, lang=lang), "text": text,
@@ -123,8 +133,46 @@ class FakeBotAPI:
         if text.startswith("/"):
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
         self._push({"message": message})
         return message
+
+    def send_photo(self, chat_id: int, user_id: int, data: bytes, caption: str = "",
+                   lang: str | None = "id", as_document: bool = False,
+                   mime_type: str = "image/png") -> dict:
+        """A user sends a picture (a photo, or a file) with ``caption``; its bytes are
+        served by getFile and the file URL."""
+        message = {
+            "message_id": self._message_id(), "date": int(time.time()),
+            "chat": self.chat(chat_id), "from": self.user(user_id, lang=lang),
+        }
+        file_id = self._add_file(data)
+        if as_document:
+            message["document"] = {"file_id": file_id, "file_unique_id": f"u{file_id}",
+                                   "file_name": "picture", "mime_type": mime_type,
+                                   "file_size": len(data)}
+        else:  # Telegram offers a thumbnail and the photo; the bot should take the largest
+            thumb = self._add_file(b"thumbnail")
+            message["photo"] = [
+                {"file_id": thumb, "file_unique_id": f"u{thumb}", "width": 90, "height": 90,
+                 "file_size": 9},
+                {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": 640,
+                 "height": 640, "file_size": len(data)}]
+        if caption:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                message["caption_entities"] = [{"type": "bot_command", "offset": 0,
+                                                "length": len(caption.split()[0])}]
+        self._push({"message": message})
+        return message
+
+    def _add_file(self, data: bytes) -> str:
+        """The file's id: by content, as the same photo sent again keeps its id."""
+        file_id = f"file{hashlib.sha1(data).hexdigest()[:16]}"
+        with self._lock:
+            self.files[file_id] = data
+        return file_id
 
     def press(self, chat_id: int, user_id: int, message: dict, data: str) -> None:
         """A user presses a button under ``message`` (a message the bot sent)."""
@@ -186,6 +234,8 @@ class FakeBotAPI:
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?")[0]
+        if path.startswith("/file/bot"):
+            return self._download(req, path)
         try:
             prefix, method = path.rsplit("/", 1)
             token = prefix.removeprefix("/bot")
@@ -220,6 +270,27 @@ class FakeBotAPI:
                                                   "description": exc.description})
         call.result = result
         self._answer(req, 200, {"ok": True, "result": result})
+
+    def _download(self, req: BaseHTTPRequestHandler, path: str) -> None:
+        """``GET /file/bot<token>/photos/<file_id>``: the file's bytes, or 404."""
+        token, _, file_path = unquote(path.removeprefix("/file/bot")).partition("/")
+        file_id = file_path.rpartition("/")[2]
+        with self._lock:
+            self.calls.append(Call(token, "download", {"file_path": file_path}))
+            data = self.files.get(file_id) if token == self.token else None
+        if self.download_delay_s:
+            time.sleep(self.download_delay_s)
+        if data is None:
+            return self._answer(req, 404, {"ok": False, "error_code": 404,
+                                           "description": "Not Found"})
+        req.send_response(200)
+        req.send_header("Content-Type", "application/octet-stream")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        try:
+            req.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     @staticmethod
     def _answer(req: BaseHTTPRequestHandler, status: int, body: dict) -> None:
@@ -324,10 +395,21 @@ class FakeBotAPI:
         return self._edit(params, {"caption": media.get("caption", ""),
                                    "photo": self._photo_sizes(photo)}, photo=photo)
 
-    @staticmethod
-    def _photo_sizes(photo: bytes) -> list[dict]:
-        return [{"file_id": f"photo{len(photo)}", "file_unique_id": f"u{len(photo)}",
+    def _photo_sizes(self, photo: bytes) -> list[dict]:
+        file_id = self._add_file(photo)
+        return [{"file_id": file_id, "file_unique_id": f"u{file_id}",
                  "width": 64, "height": 64, "file_size": len(photo)}]
+
+    def api_getFile(self, params, files):
+        file_id = str(params["file_id"])
+        with self._lock:
+            data = self.files.get(file_id)
+        if data is None:
+            raise APIError(400, "Bad Request: invalid file_id")
+        if len(data) > 20 * 2**20:
+            raise APIError(400, "Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data),
+                "file_path": f"photos/{file_id}"}
 
     def api_sendPhoto(self, params, files):
         photo = files.get("photo", b"")

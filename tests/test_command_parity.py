@@ -101,10 +101,10 @@ def test_the_parity_checks_catch_a_command_left_half_done():
     async def nothing(*args):
         return []
 
-    half = Command("upscale", nothing, options=(Option("factor", OptionType.INT),))
+    half = Command("sharpen", nothing, options=(Option("amount", OptionType.INT),))
     assert missing_strings((*COMMANDS, half)) == sorted(
         f"{lang}:{key}" for lang in LANGS
-        for key in ("cmd_upscale", "help_upscale", "opt_upscale_factor"))
+        for key in ("cmd_sharpen", "help_sharpen", "opt_sharpen_amount"))
     hidden = Command("hidden", nothing, in_menu=False)
     assert "hidden" not in telegram_menu((hidden,)).get("default", set())
     assert not in_help(half, "en", COMMANDS)

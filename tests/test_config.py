@@ -61,7 +61,8 @@ def test_engine_settings_take_the_engine_keys_by_name(tmp_path):
     from bot.config import EngineSection
     from engine.settings import COMPILE_MODES, DTYPES, SCHEDULERS, EngineSettings
 
-    others = {"min_side", "max_side", "steps_max", "unsafe_concepts", "unsafe_action"}
+    others = {"min_side", "max_side", "steps_max", "unsafe_concepts", "unsafe_action",
+              "upscale_max_side"}
     names = {f.name for f in fields(EngineSettings)}
     assert names - set(EngineSection.model_fields) == others
     path = tmp_path / "c.toml"

@@ -184,8 +184,8 @@ async def test_buttons_refer_to_the_stored_job(core):
     first = await core.handle(msg("/generate a red kite --seed 5"))
     job = await core.store.job(first[0].job_id)
     data = [b.data for b in buttons.job_buttons(job, "en", file_button=True)]
-    assert data == [f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:file:{job.id}",
-                    f"job:del:{job.id}"]
+    assert data == [f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:vary:{job.id}",
+                    f"job:file:{job.id}", f"job:del:{job.id}"]
     assert all(len(d.encode()) <= 64 for d in data)
     reroll = await core.press(msg("", user="u2"), f"job:reroll:{job.id}")
     again = await core.store.job(reroll[0].job_id)

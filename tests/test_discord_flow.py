@@ -88,7 +88,8 @@ async def test_three_members_queue_in_one_channel(tmp_path):
             assert file.filename == f"pelukis-{job.id}-{n}.png"
             assert done["embed"].image.url == f"attachment://{file.filename}"
             assert [c.item.custom_id for c in done["view"].children] == [
-                f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:del:{job.id}"]
+                f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:vary:{job.id}",
+                f"job:up2:{job.id}", f"job:up4:{job.id}", f"job:del:{job.id}"]
             assert job.status_ref not in bot.frontend.interactions  # nothing left behind
         # the last in line was told when it moved up
         assert t("en", "queued_next") in [kw.get("content") for _, kw in asks[2].calls]
@@ -178,7 +179,8 @@ async def test_after_a_restart_the_image_is_a_reply_and_its_buttons_work(in_tmp,
         assert image["reference"].message_id == status.id  # a reply to the status message
         assert image["allowed_mentions"].users == [discord.Object(int(ani.id))]
         assert [c.item.custom_id for c in image["view"].children] == [
-            f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:del:{job.id}"]
+            f"job:reroll:{job.id}", f"job:seed:{job.id}", f"job:vary:{job.id}",
+            f"job:up2:{job.id}", f"job:up4:{job.id}", f"job:del:{job.id}"]
         # the board keeps the reply as the job's message: a repeated delivery edits it
         assert (await app.store.job(job.id)).status_ref == f"{channel.id}:{message.id}"
 

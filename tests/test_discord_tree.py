@@ -14,13 +14,14 @@ from bot.frontends.discord.sync import sync_commands, tree_payload
 from bot.i18n import CATALOGS
 from tests.conftest import write_config
 
-STRING, INTEGER, BOOLEAN, NUMBER = 3, 4, 5, 10
+STRING, INTEGER, BOOLEAN, NUMBER, ATTACHMENT = 3, 4, 5, 10, 11
 TYPES = {OptionType.TEXT: STRING, OptionType.INT: INTEGER, OptionType.FLOAT: NUMBER,
-         OptionType.BOOL: BOOLEAN, OptionType.CHOICE: STRING, OptionType.STYLE: STRING}
+         OptionType.BOOL: BOOLEAN, OptionType.CHOICE: STRING, OptionType.STYLE: STRING,
+         OptionType.PICTURE: ATTACHMENT}
 # Discord's rule for command and option names (lower case where the script has cases)
 NAME = re.compile(r"^[-_\w]{1,32}$")
-EXPECTED = ["generate", "style", "seed", "cfg", "steps", "negative", "lang", "raw", "settings",
-            "queue", "cancel", "safety", "help"]
+EXPECTED = ["generate", "variation", "upscale", "style", "seed", "cfg", "steps", "negative",
+            "lang", "raw", "settings", "queue", "cancel", "safety", "help"]
 LIMITS = {"cfg_min": 2.0, "cfg_max": 15.0, "steps_min": 2, "steps_max": 40}
 
 
@@ -52,8 +53,9 @@ async def test_the_tree_is_the_specs(payload, tmp_path):
         assert cmd["description"] == CATALOGS["en"][spec.description_key]
         assert cmd["description_localizations"] == {"id": CATALOGS["id"][spec.description_key]}
         opts = options(cmd)
-        assert sorted(opts) == sorted(o.name for o in spec.options), spec.name
-        for option in spec.options:
+        offered = [o for o in spec.options if not o.needs]  # no optional models configured
+        assert sorted(opts) == sorted(o.name for o in offered), spec.name
+        for option in offered:
             opt = opts[option.name]
             assert opt["type"] == TYPES[option.type], (spec.name, option.name)
             assert opt["required"] is option.required
@@ -71,7 +73,7 @@ async def test_the_tree_is_the_specs(payload, tmp_path):
 async def test_generate_options_are_typed_with_limits_from_config(payload):
     opts = options(payload["generate"])
     assert list(opts) == ["prompt", "style", "seed", "cfg", "steps", "negative",
-                          "aspect_ratio", "raw"]
+                          "aspect_ratio", "raw", "strength", "image"]
     assert opts["prompt"]["type"] == STRING and opts["prompt"]["required"] is True
     assert opts["prompt"]["max_length"] == 1000  # [limits] prompt_max_chars
     assert all(not o["required"] for name, o in opts.items() if name != "prompt")
@@ -127,7 +129,8 @@ async def test_safety_and_raw_are_in_the_tree(payload):
 
 async def test_indonesian_localizations(payload):
     ids = {name: cmd["name_localizations"]["id"] for name, cmd in payload.items()}
-    assert ids == {"generate": "gambar", "style": "gaya", "seed": "seed", "cfg": "cfg",
+    assert ids == {"generate": "gambar", "variation": "variasi", "upscale": "perbesar",
+                   "style": "gaya", "seed": "seed", "cfg": "cfg",
                    "steps": "langkah", "negative": "negatif", "lang": "bahasa",
                    "raw": "terjemah", "settings": "pengaturan", "queue": "antrean",
                    "cancel": "batal", "safety": "keamanan", "help": "bantuan"}

@@ -20,6 +20,7 @@ from engine.protocol import (
     Error,
     Generate,
     ImageResult,
+    JobKind,
     JobSpec,
     Kind,
     Progress,
@@ -54,6 +55,11 @@ EXAMPLES = [
     StylesReloaded(3, ["kancil", "new"], ["new"], added=["new"], removed=["old"],
                    failures={"kancil": "made for SD 1.x: cross-attention 768, the model has 32"},
                    problems={"half": "style.toml: incomplete"}, load_s=0.2),
+    Generate(9, BatchRequest("kancil", 64, 64, 4, 7.5, [JobSpec(1, "a cat", image=b"\x89PNG1"),
+                                                        JobSpec(2, "a dog", image=b"JPEG22")],
+                             job_kind=JobKind.IMG2IMG, strength=0.6)),
+    Generate(10, BatchRequest(None, 128, 128, 4, 7.5, [JobSpec(1, "up", image=b"x")],
+                              job_kind=JobKind.UPSCALE, strength=0.3)),
 ]
 
 
@@ -70,6 +76,21 @@ def test_every_message_survives_a_frame(msg) -> None:
     body, payload = _through_a_frame(encode(msg))
     assert body["kind"] == msg.KIND
     assert decode(body, payload) == msg
+
+
+def test_input_pictures_travel_as_the_payload_in_job_order() -> None:
+    msg = EXAMPLES[-2]
+    body, payload = _through_a_frame(encode(msg))
+    assert payload == b"\x89PNG1JPEG22"
+    assert [j["image_len"] for j in body["jobs"]] == [5, 6]
+    assert "image" not in body["jobs"][0] and body["job_kind"] == "img2img"
+    for bad in (payload[:-1], payload + b"!"):
+        with pytest.raises(ValueError, match="payload"):
+            decode(body, bad)
+    # an old text frame (no job_kind, no image_len) is a text job
+    old = {"kind": "generate", "batch_id": 1, "style": None, "width": 64, "height": 64,
+           "steps": 2, "cfg": 7.5, "jobs": [{"job_id": 1, "prompt": "a cat"}]}
+    assert decode(old).batch.job_kind is JobKind.TEXT
 
 
 def test_every_kind_has_one_message_class() -> None:

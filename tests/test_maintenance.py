@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import os
 import time
 
@@ -32,6 +33,30 @@ async def test_old_images_are_removed_and_their_buttons_say_so(tmp_path):
         assert await cleanup_images(app.config, app.store) == 1
         assert not app.store.image_path(old).exists() and app.store.image_path(new).exists()
         assert await cleanup_images(app.config, app.store) == 0
+    finally:
+        await app.close()
+
+
+async def test_old_input_pictures_go_unless_a_newer_or_waiting_job_uses_them(tmp_path):
+    app = await open_app(tmp_path, storage={"retention_days": 1})
+    try:
+        paths = [await app.store.save_input(f"picture {i}".encode()) for i in range(3)]
+        old_only, shared, waiting = paths
+        jobs = []
+        for source, state in ((old_only, "done"), (shared, "done"), (shared, "queued"),
+                              (waiting, "queued")):
+            j = await app.store.add_job(dataclasses.replace(job(), kind="img2img",
+                                                            strength=0.5, source=source))
+            await app.store.db.execute("UPDATE jobs SET state=? WHERE id=?", (state, j.id))
+            jobs.append(j)
+        two_days = time.time() - 2 * 86400
+        for j in (jobs[0], jobs[1], jobs[3]):  # the shared picture's second job is new
+            await app.store.db.execute("UPDATE jobs SET created_at=? WHERE id=?",
+                                       (two_days, j.id))
+        await app.store.db.commit()
+        assert await cleanup_images(app.config, app.store) == 1
+        assert await asyncio.to_thread(lambda: [os.path.exists(p) for p in paths]) == \
+            [False, True, True]
     finally:
         await app.close()
 

@@ -62,7 +62,7 @@ def _rows(path) -> dict[str, list[tuple]]:
     rows = {}
     for table in tables:
         old = [c[1] for c in con.execute(f"PRAGMA table_info({table})")
-               if c[1] not in ("error_key", "error_values")]
+               if c[1] not in ("error_key", "error_values", "kind", "strength", "source")]
         rows[table] = con.execute(f"SELECT {', '.join(old)} FROM {table} ORDER BY 1, 2").fetchall()
     con.close()
     return rows
@@ -81,6 +81,7 @@ async def test_a_version_6_database_upgrades_with_its_rows_intact(tmp_path):
         assert (failed.state, failed.error, failed.error_key, failed.error_values) == \
             (JobState.FAILED, "Maaf, gambar ini gagal.", "", {})
         assert [j.id for j in await store.undelivered("telegram")] == [1, 2]
+        assert (failed.kind, failed.strength, failed.source) == ("text", 0.0, "")  # version 9
         assert [j.id for j in await store.queue()] == [3, 4]  # fair rounds kept
         assert (await store.user_settings("telegram", "-100", "7")).negative == "blurry"
         assert (await store.chat_settings("telegram", "-100")).safety == "strict"

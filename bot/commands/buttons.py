@@ -17,9 +17,12 @@ class JobAction(StrEnum):
     SEED = "seed"  # keep this picture's seed as the user's
     FILE = "file"  # the original PNG as a document (where photos are recompressed)
     DELETE = "del"
+    VARY = "vary"  # a variation of this picture
+    UP2 = "up2"  # this picture enlarged ×2 / ×4
+    UP4 = "up4"
 
 
-JOB_TEMPLATE = r"job:(?P<action>reroll|seed|file|del):(?P<id>\d{1,19})"
+JOB_TEMPLATE = r"job:(?P<action>reroll|seed|file|del|vary|up2|up4):(?P<id>\d{1,19})"
 STYLE_TEMPLATE = r"style:(?P<name>[a-z0-9-]{1,64})"
 
 
@@ -49,10 +52,16 @@ def decode(data: str) -> Pressed:
     return Pressed("")
 
 
-def job_buttons(done: Job, lang: str, *, file_button: bool = False) -> list[Button]:
-    """Reroll, keep seed, (original file), delete, under a finished image."""
+def job_buttons(done: Job, lang: str, *, file_button: bool = False,
+                upscale: tuple[int, ...] = ()) -> list[Button]:
+    """Reroll, keep seed, variations, upscale ×N for each factor in ``upscale`` (those
+    the picture still fits), (original file), delete, under a finished image."""
     row = [Button(t(lang, "btn_reroll"), job(JobAction.REROLL, done.id)),
-           Button(t(lang, "btn_keep_seed"), job(JobAction.SEED, done.id))]
+           Button(t(lang, "btn_keep_seed"), job(JobAction.SEED, done.id)),
+           Button(t(lang, "btn_vary"), job(JobAction.VARY, done.id))]
+    for factor in upscale:
+        row.append(Button(t(lang, "btn_upscale", factor=factor),
+                          job(JobAction(f"up{factor}"), done.id)))
     if file_button:
         row.append(Button(t(lang, "btn_file"), job(JobAction.FILE, done.id)))
     row.append(Button(t(lang, "btn_delete"), job(JobAction.DELETE, done.id)))

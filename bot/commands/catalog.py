@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.commands.generate import GENERATE
 from bot.commands.help import HELP
+from bot.commands.pictures import UPSCALE, VARIATION
 from bot.commands.queue import CANCEL, QUEUE
 from bot.commands.safety import SAFETY
 from bot.commands.settings import CFG, LANG, NEGATIVE, RAW, SEED, SETTINGS, STEPS
@@ -17,6 +18,6 @@ from bot.commands.spec import Command
 from bot.commands.styles import STYLE
 
 COMMANDS: tuple[Command, ...] = (
-    GENERATE, STYLE, SEED, CFG, STEPS, NEGATIVE, LANG, RAW, SETTINGS, QUEUE, CANCEL, SAFETY,
-    HELP,
+    GENERATE, VARIATION, UPSCALE, STYLE, SEED, CFG, STEPS, NEGATIVE, LANG, RAW, SETTINGS,
+    QUEUE, CANCEL, SAFETY, HELP,
 )

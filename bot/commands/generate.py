@@ -1,7 +1,9 @@
-"""``/generate PROMPT [--seed N --cfg X --steps N --no NEGATIVE --style S --ar W:H --raw]``."""
+"""``/generate PROMPT [--seed N --cfg X --steps N --no NEGATIVE --style S --ar W:H --raw
+--strength X]``. With a picture (sent with it, or replied to) the picture is redrawn."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,8 @@ from bot.commands.spec import (
 from bot.config import LimitsSection
 from bot.errors import UserError
 from bot.frontends.base import Reply
-from bot.models import SEED_MAX, GenerateRequest, Incoming
+from bot.models import SEED_MAX, GenerateRequest, Incoming, Job
+from bot.pictures import InputPicture, load_picture
 from bot.policy.limits import check_quota
 
 if TYPE_CHECKING:
@@ -46,6 +49,50 @@ def check_negative(value: object, limits: LimitsSection) -> str:
                         limit=limits.negative_max_chars)
     return negative
 
+
+def has_unclip(cmds: Commands) -> bool:
+    """Whether the engine runs Stable unCLIP (``[engine] variations_model``), which a
+    reference picture needs. Before the engine is ready: what the config says."""
+    info = cmds.engine_info()
+    return bool(info.variations_model if info is not None
+                else cmds.config.engine.variations_model)
+
+
+def parse_strength(value: object, limits: LimitsSection) -> float:
+    text = str(value).strip()
+    try:
+        strength = float(value) if isinstance(value, int | float) and not isinstance(
+            value, bool) else float(text.replace(",", "."))
+    except ValueError:
+        raise UserError("not_a_number", value=text[:20], usage="--strength 0.6") from None
+    if not math.isfinite(strength) or not 0 < strength <= 1:
+        raise UserError("strength_range", value=text[:20])
+    return round(strength, 3)
+
+
+async def take_picture(cmds: Commands, msg: Incoming) -> InputPicture | None:
+    """The message's picture (sent with it or replied to), checked and normalised
+    (bot/pictures.py); None when it has none. Raises UserError for a bad one."""
+    if msg.fetch_picture is None:
+        return None
+    data = await msg.fetch_picture()
+    return await load_picture(data, cmds.config.limits)
+
+
+async def from_picture(cmds: Commands, job: Job, picture: InputPicture, kind: str,
+                       strength: float) -> Job:
+    """``job`` made to start from ``picture``: stored, its kind, strength and shape; at
+    least one denoising step is left at that strength."""
+    job.source = await cmds.store.save_input(picture.png)
+    job.kind = kind
+    job.strength = strength
+    job.aspect = picture.aspect
+    job.steps = max(job.steps, math.ceil(1 / strength - 1e-9))
+    return job
+
+
+# the picture to redraw (Discord: an attachment; elsewhere it comes with the message)
+IMAGE = Option("image", OptionType.PICTURE, name_id="gambar")
 
 ASPECTS = (  # Discord shows at most 25 choices; any W:H is accepted in chat text
     Choice("1:1", "choice_square"),
@@ -97,9 +144,19 @@ async def generate(cmds: Commands, msg: Incoming, req: Request, lang: str) -> li
     if ask.style:
         cmds.resolver.check_style(ask.style)
     await check_quota(cmds.config.limits, cmds.store, msg, lambda: cmds.is_moderator(msg))
+    if ask.reference and not has_unclip(cmds):
+        raise UserError("reference_unavailable")
+    picture = await take_picture(cmds, msg)  # a bad picture is answered before translation
+    if picture is None and ask.strength is not None:
+        raise UserError("strength_needs_picture")
+    if picture is None and ask.reference:
+        raise UserError("picture_needed")
     settings = await cmds.settings.resolve(msg, style=ask.style)
     job = await cmds.resolver.resolve(msg, ask, settings)
     job.lang = lang
+    if picture is not None:
+        await from_picture(cmds, job, picture, "reference" if ask.reference else "img2img",
+                           ask.strength or cmds.config.limits.default_strength)
     return [await cmds.enqueue(job)]
 
 
@@ -126,5 +183,10 @@ GENERATE = Command(
         Option("aspect_ratio", OptionType.CHOICE, name_id="rasio", flags=("ar", "aspect"),
                choices=ASPECTS, parse=parse_aspect, example="--ar 16:9"),
         Option("raw", OptionType.BOOL, name_id="apa_adanya"),
+        Option("strength", OptionType.FLOAT, name_id="kekuatan", parse=parse_strength,
+               range=lambda limits: (0.05, 1.0), example="--strength 0.6"),
+        IMAGE,
+        Option("reference", OptionType.BOOL, name_id="referensi", flags=("ref",),
+               needs="variations_model"),
     ),
 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands import buttons
 from bot.commands.catalog import COMMANDS
+from bot.commands.pictures import from_result
 from bot.commands.spec import Access, Command, Request
 from bot.config import Config
 from bot.errors import UserError
@@ -83,6 +84,8 @@ class Commands:
         self.native_size = native_size  # the engine's, once it is ready
         self.abort = abort or _nothing  # stops cancelled jobs that are running
         self.reload_styles = reload_styles  # `/style reload`; None where no engine runs
+        # the engine's READY (which extra models it has); None until it is ready
+        self.engine_info: Callable[[], Any] = lambda: None
         self.settings = Settings(config, store, styles)
         self.resolver = JobResolver(config, styles, translator,
                                     blocklist or Blocklist(config.safety))
@@ -187,9 +190,15 @@ class Commands:
                 job, id=0, user_id=msg.user_id, user_name=msg.user_name, lang=lang,
                 seed=secrets.randbelow(SEED_MAX + 1), state=JobState.QUEUED, attempts=0,
                 error="", error_key="", error_values={}, status_ref="", created_at=0.0,
-                width=0, height=0,
+                # an upscale keeps its size; every other size follows from the aspect
+                width=job.width if job.kind == "upscale" else 0,
+                height=job.height if job.kind == "upscale" else 0,
                 reply_to=msg.message_id or job.reply_to, request=msg.request_id)
             return [await self.enqueue(again)]
+        if action is buttons.JobAction.VARY:
+            return await from_result(self, msg, job, lang, "variation")
+        if action in (buttons.JobAction.UP2, buttons.JobAction.UP4):
+            return await from_result(self, msg, job, lang, "upscale", int(action[2:]))
         if action is buttons.JobAction.SEED:
             await self.settings.set(msg, Scope.USER, seed=job.seed)
             return [Reply(t(lang, "seed_set", seed=job.seed))]

@@ -40,6 +40,10 @@ class OptionType(StrEnum):
     BOOL = "bool"  # a flag: ``--raw`` or one of its ``words`` ("random", "acak")
     CHOICE = "choice"  # one of ``choices``
     STYLE = "style"  # a style name; front ends offer the loaded styles
+    # a picture: an attachment on Discord; in chat text the picture comes with the message
+    # (Telegram: a photo's caption or a reply; console: --image PATH), so the front end
+    # turns it into ``Incoming.fetch_picture`` and the value never reaches a handler
+    PICTURE = "picture"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ class Option:
     max_length: Callable[[LimitsSection], int] | None = None  # TEXT: the longest, from config
     example: str = ""  # for "the option needs a value, e.g. …"
     invalid_key: str = "choice_unknown"  # CHOICE: the answer to a value not among them
+    # an [engine] key that must be set for the option to be offered in menus (an optional
+    # model, e.g. "variations_model"); in chat text the handler answers without it
+    needs: str = ""
 
     def description_key(self, command: str) -> str:
         return f"opt_{command}_{self.name}"
@@ -136,6 +143,8 @@ class Option:
                             choices=", ".join(c.value for c in self.choices))
         if self.type is OptionType.STYLE:
             return str(value).strip().lower()
+        if self.type is OptionType.PICTURE:  # typed as text: the picture must come along
+            raise UserError("picture_needed")
         if self.parse is not None:
             return self.parse(value, limits)
         return str(value).strip()
@@ -201,6 +210,8 @@ class Command:
                 raise ValueError(f"/{self.name} has no option {name!r}")
             if value is None or (value is False and known[name].type is OptionType.BOOL):
                 continue
+            if known[name].type is OptionType.PICTURE:
+                continue  # the front end made it ``Incoming.fetch_picture``
             checked[name] = known[name].coerce(value, limits)
         return Request(self, checked)
 

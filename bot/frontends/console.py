@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,9 +26,24 @@ from bot.frontends.base import Note, Picture
 from bot.i18n import t
 from bot.jobs.status import StatusBoard
 from bot.models import Incoming, Job
+from bot.pictures import read_picture_file
 
 PLATFORM = "console"
 CHAT = "console"
+
+
+_IMAGE = re.compile(r"(?:(?<=\s)|^)(?:--|—|–)(?:image|gambar)(?:=|\s+)(\"[^\"]*\"|'[^']*'|\S+)")
+
+
+def split_image(line: str) -> tuple[str, str | None]:
+    """``/generate a cat --image ~/cat.jpg`` → the line without the option, and the path
+    (quotes allowed for a path with spaces): the console's way to send a picture."""
+    m = _IMAGE.search(line)
+    if m is None:
+        return line, None
+    raw = m.group(1)
+    path = shlex.split(raw)[0] if raw[0] in "\"'" else raw
+    return (line[:m.start()] + line[m.end():]).strip(), path
 
 
 def completions(commands: Commands, text: str) -> list[str]:
@@ -146,8 +163,14 @@ class ConsoleFrontEnd:
             line = line.strip()
             if not line:
                 continue
+            line, image = split_image(line)
+            fetch = None
+            if image is not None:
+                async def fetch(path: str = image) -> bytes:
+                    return await read_picture_file(path, self.commands.config.limits)
             msg = Incoming(platform=PLATFORM, chat_id=CHAT, user_id=self.user,
-                           user_name=self.user, text=line, private=True)
+                           user_name=self.user, text=line, private=True,
+                           fetch_picture=fetch)
             for reply in await self.commands.handle(msg):
                 self.say(reply.text, reply.job_id)
                 if reply.job_id is not None:

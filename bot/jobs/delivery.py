@@ -16,6 +16,7 @@ from collections.abc import Callable
 from bot import metrics
 from bot.caption import Caption
 from bot.commands.buttons import job_buttons
+from bot.commands.pictures import upscale_factors
 from bot.frontends.base import Note, Picture
 from bot.i18n import t
 from bot.jobs.status import StatusBoard
@@ -41,8 +42,9 @@ def failure_text(job: Job) -> str:
 
 class Delivery:
     def __init__(self, store: Store, styles: StyleRegistry, board: StatusBoard,
-                 test_model: Callable[[], bool]):
+                 test_model: Callable[[], bool], upscale_max_side: int = 0):
         self.store = store
+        self.upscale_max_side = upscale_max_side  # upscale buttons for what still fits
         self.styles = styles
         self.board = board
         self.test_model = test_model  # whether the engine runs the test model (caption)
@@ -98,7 +100,9 @@ class Delivery:
                 if result is None:
                     return
                 # every button; a front end leaves out what its platform does not need
-                buttons = job_buttons(job, job.lang, file_button=True)
+                buttons = job_buttons(job, job.lang, file_button=True,
+                                      upscale=upscale_factors(result.width, result.height,
+                                                              self.upscale_max_side))
                 shown = await self.board.finish(
                     job, Picture(result, self.caption(job, result), buttons))
                 faults.exit_if("exit_after_send")  # testing seam: sent, not yet recorded

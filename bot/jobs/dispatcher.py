@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bot import metrics
 from bot.config import Config
@@ -24,7 +25,7 @@ from bot.storage import Store
 from engine import faults
 from engine.backend import EngineBackend
 from engine.errors import EngineError, ErrorKind
-from engine.protocol import ReadyInfo
+from engine.protocol import BatchRequest, ReadyInfo
 from engine.styles import StyleRegistry
 
 log = logging.getLogger("pelukis.dispatcher")
@@ -43,7 +44,8 @@ class Dispatcher:
         self.client_factory = client_factory
         self.client: EngineBackend | None = None
         self.info: ReadyInfo | None = None
-        self.delivery = Delivery(store, styles, board, lambda: self.test_model)
+        self.delivery = Delivery(store, styles, board, lambda: self.test_model,
+                                 config.limits.upscale_max_side)
         board.when_ready(self.delivery.pending)  # a platform logged in: send what waited
         self.scheduler = SchedulerState()
         self._wake = asyncio.Event()
@@ -70,6 +72,10 @@ class Dispatcher:
     def is_running(self, job_id: int) -> bool:
         """Whether ``job_id`` is in the batch the engine is painting now."""
         return job_id in self._running
+
+    def engine_info(self) -> ReadyInfo | None:
+        """What the engine said at start (its extra models), once it is ready."""
+        return self.info
 
     def native_size(self) -> tuple[int, int] | None:
         return (self.info.width, self.info.height) if self.info else None
@@ -245,7 +251,10 @@ class Dispatcher:
         self.board.painting(batch)
         started = time.monotonic()
         try:
-            results = await self.client.run_batch(batch_request(batch), on_progress)
+            req = batch_request(batch)
+            if not await self._read_inputs(batch, req):
+                return
+            results = await self.client.run_batch(req, on_progress)
         except EngineError as exc:
             metrics.error(exc.kind)
             self._running -= ids
@@ -294,6 +303,30 @@ class Dispatcher:
                 faults.exit_if("exit_after_store")  # testing seam: die with the image unsent
                 job.state = JobState.DONE
                 self.delivery.later(job)
+
+    async def _read_inputs(self, batch: list[Job], req: BatchRequest) -> bool:
+        """The input pictures of a picture batch, read from the store (off the loop). A
+        job whose picture is gone fails with a note; the others run (False: none left)."""
+        if req.job_kind == "text":
+            return True
+        if req.job_kind in ("variation", "reference"):  # unCLIP's; the upscaler keeps 20
+            req.noise_level = self.config.limits.variation_noise_level
+        keep = []
+        for job, spec in zip(batch, req.jobs, strict=True):
+            try:
+                spec.image = await asyncio.to_thread(Path(job.source).read_bytes)
+            except OSError as exc:
+                log.error("input picture of job %d unreadable: %s", job.id, exc)
+                await self.store.fail(job.id, "picture_unavailable",
+                                      detail=f"input picture unreadable: {exc}")
+                self.delivery.later(job)
+                continue
+            keep.append(spec)
+        req.jobs = keep
+        if not keep:
+            self._running = set()
+            self.board.painting(batch, now=False)
+        return bool(keep)
 
     async def _batch_failed(self, batch: list[Job], exc: EngineError) -> None:
         ids = [j.id for j in batch]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bot.models import Job
 from bot.sizes import size_for
-from engine.protocol import BatchRequest, JobSpec
+from engine.protocol import BatchRequest, JobKind, JobSpec
 
 
 @dataclass(slots=True)
@@ -67,11 +67,13 @@ def pick_batch(queue: list[Job], state: SchedulerState, *, max_batch: int,
 
 
 def batch_request(batch: list[Job]) -> BatchRequest:
-    """The engine's request for jobs that share a ``Job.batch_key``."""
+    """The engine's request for jobs that share a ``Job.batch_key``. A picture job's
+    input bytes are read by the dispatcher (``JobSpec.image``), off the event loop."""
     first = batch[0]
     assert all(j.batch_key() == first.batch_key() for j in batch), "incompatible jobs"
     return BatchRequest(
         style=first.style, width=first.width, height=first.height, steps=first.steps,
         cfg=first.cfg,
         jobs=[JobSpec(j.id, j.prompt_en, j.negative, j.seed, j.safety) for j in batch],
+        job_kind=JobKind(first.kind), strength=first.strength,
     )

@@ -7,6 +7,7 @@ in one transaction: a job that says ``done`` always has its image on disk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,14 @@ class ResultsTable(Database):
 
     def image_path(self, job: Job) -> Path:
         return self.images_dir / f"{job.id:08d}-{job.seed}.png"
+
+    async def save_input(self, png: bytes) -> str:
+        """A job's input picture (already normalised), stored before its job under
+        ``inputs/`` by content, so the same picture twice is one file; its path."""
+        path = self.images_dir / "inputs" / f"{hashlib.sha256(png).hexdigest()[:32]}.png"
+        if not await asyncio.to_thread(path.is_file):
+            await asyncio.to_thread(write_atomically, path, png)
+        return str(path)
 
     async def store_result(self, job: Job, png: bytes, result: Result) -> bool:
         """Write the image (atomically), its row, and mark the job done, in that order.
@@ -66,6 +75,17 @@ class ResultsTable(Database):
         return Result(row["job_id"], row["seed"], row["clip_score"], row["image_path"],
                       row["width"], row["height"], row["generate_s"], row["score_s"],
                       flagged=bool(row["flagged"]))
+
+    async def input_paths_before(self, cutoff: float) -> list[str]:
+        """Stored input pictures (``images/inputs/``) only jobs asked for before ``cutoff``
+        used: no later job and no waiting one needs them (the cleanup's)."""
+        rows = await self._all(
+            "SELECT DISTINCT source FROM jobs WHERE source LIKE ? AND created_at < ? "
+            "AND source NOT IN (SELECT source FROM jobs WHERE source != '' "
+            "AND (created_at >= ? OR state IN (?, ?)))",
+            (f"{self.images_dir / 'inputs'}%", cutoff, cutoff, JobState.QUEUED,
+             JobState.RUNNING))
+        return [row[0] for row in rows]
 
     async def image_paths_before(self, cutoff: float) -> list[str]:
         """The files of images stored before ``cutoff`` (a time), for the cleanup."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
+from PIL import Image
 
 from bot.frontends.base import Note, Picture, Reply
 from bot.frontends.discord import embeds, views
@@ -34,6 +36,9 @@ log = logging.getLogger("pelukis.discord")
 PLATFORM = "discord"
 TOKEN_LIFETIME = timedelta(minutes=14)  # interaction tokens live 15 minutes
 READY_TIMEOUT_S = 60.0  # a delivery waits this long for the login before giving up
+# what a bot may upload to a server without boosts; a bigger PNG (an upscale) is sent as a
+# high-quality JPEG beside it (``pelukis-…jpg``), the PNG kept for the file button
+ATTACHMENT_MAX = 10 * 2**20
 PROGRESS_STEP = 10  # percent; one bar cell each
 
 
@@ -146,7 +151,10 @@ class DiscordFrontEnd:
         else through the channel; a reply in the channel when neither works. Raises when
         nothing was sent (the job is delivered again later)."""
         await self._ready()
-        parts, file = self._outcome(job, outcome)
+        sendable = None
+        if isinstance(outcome, Picture):
+            sendable = await asyncio.to_thread(_fitting_file, outcome.result.image_path)
+        parts, file = self._outcome(job, outcome, sendable)
         interaction = self.interactions.pop(ref, None)
         if interaction is not None and fresh(interaction):
             try:
@@ -162,13 +170,15 @@ class DiscordFrontEnd:
         return await self._reply_in_channel(job, ids, parts, file,
                                             picture=isinstance(outcome, Picture))
 
-    def _outcome(self, job: Job, outcome: Picture | Note
+    def _outcome(self, job: Job, outcome: Picture | Note, sendable: str | None = None
                  ) -> tuple[dict[str, Any], Callable[[], discord.File] | None]:
-        """The message's parts (content, embed, view) and a maker of its file, if any."""
+        """The message's parts (content, embed, view) and a maker of its file, if any
+        (``sendable``: the file to attach instead of the PNG, when that is too big)."""
         if isinstance(outcome, Note):
             return dict(content=clip(outcome.text), embed=None, view=None), None
-        name = f"pelukis-{job.id}-{outcome.result.seed}.png"
-        path = outcome.result.image_path
+        path = sendable or outcome.result.image_path
+        suffix = ".jpg" if path.endswith(".jpg") else ".png"
+        name = f"pelukis-{job.id}-{outcome.result.seed}{suffix}"
 
         def file() -> discord.File:  # a File is spent once sent: make one per attempt
             return discord.File(path, filename=name)
@@ -269,3 +279,18 @@ class DiscordFrontEnd:
 
     async def close(self) -> None:
         self.interactions.clear()
+
+
+def _fitting_file(png_path: str) -> str:
+    """``png_path``, or a JPEG copy of it (made once, beside it) when the PNG is over
+    ``ATTACHMENT_MAX``."""
+    if os.path.getsize(png_path) <= ATTACHMENT_MAX:
+        return png_path
+    jpeg = os.path.splitext(png_path)[0] + ".jpg"
+    if not os.path.exists(jpeg):
+        with Image.open(png_path) as image:
+            tmp = jpeg + ".tmp"
+            image.convert("RGB").save(tmp, "JPEG", quality=92)
+            os.replace(tmp, jpeg)
+    return jpeg
+

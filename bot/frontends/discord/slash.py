@@ -10,6 +10,7 @@ builds, checks and converts the options itself (``Range`` for the limits from co
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.commands.spec import Command, Option, OptionType
-from bot.config import LimitsSection
+from bot.config import EngineSection, LimitsSection
 from bot.frontends.discord.i18n import loc, named
+from bot.frontends.discord.pictures import attachment_fetcher
 from bot.i18n import lang_from_locale, t
 from engine.styles import NONE
 
@@ -48,6 +50,8 @@ async def style_choices(interaction: discord.Interaction,
 def annotation(option: Option, limits: LimitsSection) -> Any:
     """The parameter type discord.py reads the option from: STRING/INTEGER/NUMBER/BOOLEAN,
     with the spec's limits as ``Range`` (min/max value, or a string's max length)."""
+    if option.type is OptionType.PICTURE:
+        return discord.Attachment
     kind = _TYPES.get(option.type, str)
     if option.range is not None and kind in (int, float):
         low, high = option.range(limits)
@@ -65,9 +69,13 @@ def parameter(option: Option, limits: LimitsSection) -> inspect.Parameter:
         default=inspect.Parameter.empty if option.required else None)
 
 
-def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
+def slash_command(spec: Command, limits: LimitsSection,
+                  engine: EngineSection | None = None) -> app_commands.Command:
     """The slash command for ``spec``: its callback's signature is made from the options, and
-    discord.py's own decorators add their names, descriptions, choices and autocomplete."""
+    discord.py's own decorators add their names, descriptions, choices and autocomplete.
+    An option that ``needs`` an [engine] model left unset in ``engine`` is left out."""
+    offered = tuple(o for o in spec.options
+                    if not o.needs or (engine is not None and getattr(engine, o.needs, "")))
 
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await run(interaction, spec, values)
@@ -76,8 +84,8 @@ def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
     callback.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
         inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                           annotation=discord.Interaction),
-        *(parameter(option, limits) for option in spec.options)])
-    options = spec.options
+        *(parameter(option, limits) for option in offered)])
+    options = offered
     if options:
         app_commands.rename(**{o.name: named(o.name, o.name_id) for o in options})(callback)
         app_commands.describe(**{o.name: loc(o.description_key(spec.name))
@@ -95,10 +103,11 @@ def slash_command(spec: Command, limits: LimitsSection) -> app_commands.Command:
                                 extras={"spec": spec})
 
 
-def slash_commands(specs: tuple[Command, ...], limits: LimitsSection
-                   ) -> list[app_commands.Command]:
-    """Every spec's slash command, in menu order. Built per bot: the limits are its own."""
-    return [slash_command(spec, limits) for spec in specs]
+def slash_commands(specs: tuple[Command, ...], limits: LimitsSection,
+                   engine: EngineSection | None = None) -> list[app_commands.Command]:
+    """Every spec's slash command, in menu order. Built per bot: the limits (and the
+    optional models) are its own."""
+    return [slash_command(spec, limits, engine) for spec in specs]
 
 
 async def run(interaction: discord.Interaction, spec: Command, values: dict[str, Any]) -> None:
@@ -106,6 +115,11 @@ async def run(interaction: discord.Interaction, spec: Command, values: dict[str,
     bot: PelukisBot = interaction.client  # type: ignore[assignment]
     await interaction.response.defer(thinking=True, ephemeral=spec.private_answer)
     msg = bot.incoming(interaction, f"/{spec.name}")
+    attachments = [values.get(o.name) for o in spec.options if o.type is OptionType.PICTURE]
+    attached = next((a for a in attachments if a is not None), None)
+    if attached is not None:
+        msg = dataclasses.replace(msg, fetch_picture=attachment_fetcher(
+            attached, bot.config.limits))
     replies = await bot.app.commands.handle_values(msg, spec, values)
     await bot.frontend.answer(interaction, replies, private=spec.private_answer)
 
@@ -118,7 +132,8 @@ class SlashCommands(commands.Cog):
         self.added: list[app_commands.Command] = []
 
     async def cog_load(self) -> None:
-        self.added = slash_commands(self.bot.specs, self.bot.config.limits)
+        self.added = slash_commands(self.bot.specs, self.bot.config.limits,
+                                    self.bot.config.engine)
         for command in self.added:
             self.bot.tree.add_command(command)
 

@@ -46,6 +46,16 @@ log = logging.getLogger("pelukis.telegram")
 PLATFORM = "telegram"
 ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
 PLACEHOLDER_SIZE = 320
+# what Telegram takes as a photo (sendPhoto): 10 MB, width + height at most 10,000, a side
+# at most 20 times the other; a bigger picture (an upscale) goes out as a document
+PHOTO_MAX_BYTES = 10 * 2**20
+PHOTO_MAX_SIDES = 10_000
+PHOTO_MAX_RATIO = 20
+
+
+def fits_photo(size: int, width: int, height: int) -> bool:
+    return (size <= PHOTO_MAX_BYTES and width + height <= PHOTO_MAX_SIDES
+            and max(width, height) <= PHOTO_MAX_RATIO * min(width, height))
 
 
 @functools.cache
@@ -206,6 +216,8 @@ class TelegramFrontEnd:
         markup = keyboard(picture.buttons)
         html = caption_html(picture.caption)
         ids = parse_ref(status_ref)
+        if not fits_photo(len(png), picture.result.width, picture.result.height):
+            return await self._document(job, status_ref, png, html, markup)
         if ids is not None:
             media = InputMediaPhoto(png, caption=html, parse_mode=ParseMode.HTML)
             try:
@@ -222,6 +234,21 @@ class TelegramFrontEnd:
             parse_mode=ParseMode.HTML, reply_parameters=self._reply_to(job),
             reply_markup=markup,
         )
+        return ref(sent.chat_id, sent.message_id)
+
+    async def _document(self, job: Job, status_ref: str, png: bytes, html: str,
+                        markup: InlineKeyboardMarkup | None) -> str:
+        """A picture too big for a photo: sent as a PNG document (a reply to the request),
+        and the status placeholder removed."""
+        sent = await with_retry(
+            self.bot.send_document, int(job.chat_id), png,
+            filename=f"pelukis-{job.id}-{job.seed}.png", caption=html,
+            parse_mode=ParseMode.HTML, reply_parameters=self._reply_to(job),
+            reply_markup=markup)
+        ids = parse_ref(status_ref)
+        if ids is not None and (ids[0], ids[1]) != (sent.chat_id, sent.message_id):
+            with contextlib.suppress(BadRequest, Forbidden):
+                await with_retry(self.bot.delete_message, ids[0], ids[1])
         return ref(sent.chat_id, sent.message_id)
 
     async def _note(self, job: Job, status_ref: str, text: str) -> str:

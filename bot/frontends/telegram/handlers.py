@@ -20,6 +20,7 @@ from bot.frontends.telegram.frontend import (
     placeholder_png,
     with_retry,
 )
+from bot.frontends.telegram.pictures import fetcher
 from bot.i18n import lang_from_locale, t
 from bot.jobs.status import StatusBoard
 from bot.models import Incoming
@@ -42,6 +43,9 @@ class TelegramHandlers:
 
     def install(self, application: Application) -> None:
         application.add_handler(MessageHandler(filters.COMMAND, self.on_command))
+        application.add_handler(MessageHandler(
+            (filters.PHOTO | filters.Document.IMAGE) & filters.CaptionRegex(r"^\s*/"),
+            self.on_picture))
         application.add_handler(MessageHandler(
             filters.TEXT & filters.ChatType.PRIVATE & ~filters.COMMAND, self.on_text))
         application.add_handler(CallbackQueryHandler(self.on_button))
@@ -67,8 +71,10 @@ class TelegramHandlers:
         return admin
 
     def _incoming(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, *,
-                  message_id: int | None = None) -> Incoming:
+                  message_id: int | None = None, pictures: bool = False) -> Incoming:
         chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+        fetch = fetcher(context.bot, message, self.commands.config.limits) if pictures \
+            else None
         return Incoming(
             platform=PLATFORM,
             chat_id=str(chat.id),
@@ -80,6 +86,7 @@ class TelegramHandlers:
             ask_moderator=lambda: self._is_admin(update, context),
             locale=user.language_code,
             request_id=f"u{update.update_id}",
+            fetch_picture=fetch,
         )
 
     async def _send(self, update: Update, replies: list[Reply], reply_to: int) -> None:
@@ -108,8 +115,21 @@ class TelegramHandlers:
         if command is not None and command.mention and command.mention.lower() != \
                 (context.bot.username or "").lower():
             return  # addressed to another bot in this group
-        replies = await self.commands.handle(self._incoming(update, context, message.text),
-                                             command)
+        replies = await self.commands.handle(
+            self._incoming(update, context, message.text, pictures=True), command)
+        await self._send(update, replies, message.message_id)
+
+    async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo or image file whose caption is a /command: the command, with it."""
+        message = update.effective_message
+        if message is None or update.effective_user is None or not message.caption:
+            return
+        command = read_command(message.caption)
+        if command is None or (command.mention and command.mention.lower() !=
+                               (context.bot.username or "").lower()):
+            return
+        replies = await self.commands.handle(
+            self._incoming(update, context, message.caption, pictures=True), command)
         await self._send(update, replies, message.message_id)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
