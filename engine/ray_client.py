@@ -54,6 +54,9 @@ _LOST = {"ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCras
          "DeploymentUnavailableError", "BackPressureError"}
 
 
+PAYLOAD_KEY = "payload"  # a Generate body's input pictures (its frame payload) over Ray
+
+
 def batch_model_id(req: BatchRequest) -> str:
     """The multiplexed model id of a batch: its style, and a hash of every batch-level field
     (size, steps, cfg and whatever a later kind of job adds), so requests with the same id
@@ -176,7 +179,10 @@ class RayEngineClient:
         results: list[ImageResult] = []
         try:
             handle = self._handle.options(stream=True, multiplexed_model_id=batch_model_id(req))
-            flight.stream = handle.generate.remote(Generate(batch_id, req).to_dict())
+            message = Generate(batch_id, req)
+            # the input pictures of picture jobs travel beside the body, as in a frame
+            flight.stream = handle.generate.remote({**message.to_dict(),
+                                                    PAYLOAD_KEY: message.payload()})
             done = False
             async for event in flight.stream:
                 if event is None:

@@ -45,6 +45,7 @@ from engine.protocol import (
     Progress,
     StylesReloaded,
 )
+from engine.ray_client import PAYLOAD_KEY
 from engine.settings import EngineSettings, RaySettings
 
 log = logging.getLogger("pelukis.engine")
@@ -135,7 +136,9 @@ class EngineReplica:
         request gets the shared PROGRESS, then its own RESULTs and BATCH_DONE."""
         n = len(bodies)
         try:
-            reqs = [Generate.from_dict({**b, "batch_id": 0}).batch for b in bodies]
+            reqs = [Generate.from_dict({**{k: v for k, v in b.items() if k != PAYLOAD_KEY},
+                                        "batch_id": 0}, b.get(PAYLOAD_KEY, b"")).batch
+                    for b in bodies]
         except (TypeError, ValueError, KeyError) as exc:
             yield [_event(Error(0, ErrorKind.INVALID, f"malformed batch: {exc}"))] * n
             return
