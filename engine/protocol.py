@@ -56,6 +56,10 @@ HEADER = struct.Struct(">II")
 MAX_JSON = 16 * 1024 * 1024
 
 
+# A transport without frames (Ray) carries a message's payload in its body under this key.
+PAYLOAD_KEY = "payload"
+
+
 class Kind(StrEnum):
     # bot → engine
     GENERATE = "generate"

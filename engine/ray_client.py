@@ -29,6 +29,7 @@ from typing import Any
 
 from engine.errors import EngineError, ErrorKind
 from engine.protocol import (
+    PAYLOAD_KEY,
     BatchDone,
     BatchRequest,
     Error,
@@ -52,9 +53,6 @@ _LOST = {"ActorDiedError", "RayActorError", "ActorUnavailableError", "WorkerCras
          "NodeDiedError", "ObjectLostError", "OwnerDiedError", "LocalRayletDiedError",
          "ActorUnschedulableError", "TaskUnschedulableError", "RaySystemError",
          "DeploymentUnavailableError", "BackPressureError"}
-
-
-PAYLOAD_KEY = "payload"  # a Generate body's input pictures (its frame payload) over Ray
 
 
 def batch_model_id(req: BatchRequest) -> str:

@@ -37,6 +37,7 @@ from ray import serve
 
 from engine.errors import EngineError, ErrorKind
 from engine.protocol import (
+    PAYLOAD_KEY,
     BatchDone,
     BatchRequest,
     Error,
@@ -45,7 +46,6 @@ from engine.protocol import (
     Progress,
     StylesReloaded,
 )
-from engine.ray_client import PAYLOAD_KEY
 from engine.settings import EngineSettings, RaySettings
 
 log = logging.getLogger("pelukis.engine")
