@@ -111,6 +111,11 @@ async def test_one_replica_streams_progress_merges_only_compatible_and_cancels(
         again = await client.run_batch(BatchRequest(None, 64, 64, 4, 7.5,
                                                     [JobSpec(2, "a dog", seed=2)]))
         assert again[0].png == results[1].png  # the same Engine: same seed, same bytes
+        # a picture job: its input picture travels beside the body (a frame's payload)
+        redraw = await client.run_batch(BatchRequest(
+            None, 64, 64, 4, 7.5, [JobSpec(3, "a cat", seed=1, image=results[0].png)],
+            job_kind="img2img", strength=0.5))
+        assert redraw[0].png[:4] == b"\x89PNG" and redraw[0].png != results[0].png
 
         # four single-job batches at once, two styles: merged only with their own kind
         def one(job_id: int, style: str | None) -> BatchRequest:
