@@ -68,7 +68,10 @@ def test_the_loss_is_the_sum_of_its_terms_and_each_moves_the_weights(trainer: Tr
 
     total, gi, gp, gl = flat(g_total), flat(g_inst), flat(g_prior), flat(g_l2)
     assert gp.norm() > 0 and gl.norm() > 0
-    torch.testing.assert_close(total, gi + PRIOR_W * gp + L2_W * gl, rtol=1e-4, atol=1e-9)
+    # float32 sums in another order: differences of a few 1e-9 on gradients near 1e-5
+    scale = float(total.abs().max())
+    torch.testing.assert_close(total, gi + PRIOR_W * gp + L2_W * gl, rtol=1e-4,
+                               atol=1e-5 * scale)
     # without either term the update would be different
     assert (total - gi - L2_W * gl).norm() > 1e-3 * total.norm()
     assert (total - gi - PRIOR_W * gp).norm() > 1e-6 * total.norm()
