@@ -120,7 +120,8 @@ async def _chat(config, log_file) -> int:
     app = await App.open(config)
     console = ConsoleFrontEnd(app.commands, app.board,
                               lambda: app.dispatcher.wait_idle(ConsoleFrontEnd.platform),
-                              default_lang=config.bot.language, log_file=log_file)
+                              default_lang=config.bot.language, log_file=log_file,
+                              tiny_model=config.engine.model == "tiny")
     app.add_frontend(console)
     app.start()
     try:

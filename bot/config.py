@@ -191,8 +191,8 @@ class SafetySection(_Section):
     strict_threshold: float = Field(24.0, gt=0, le=100)  # unsafe score (100 × CLIP cosine)
     relaxed_threshold: float = Field(29.0, gt=0, le=100)
     action: Literal["withhold", "blur"] = "withhold"
-    # The tiny test model's CLIP is random: its unsafe scores mean nothing, so its images
-    # are not checked unless this says so (tests of the check itself).
+    # The tiny test model's CLIP knows only its world, where a skull stands for everything
+    # unsafe (engine/world): its images are checked against that only when this says so.
     check_test_model: bool = False
     unsafe_concepts: list[str] = Field(default_factory=lambda: list(
         EngineSettings().unsafe_concepts), min_length=1)

@@ -139,11 +139,11 @@ def cached_snapshot(repo_id: str, revision: str = "") -> Path | None:
 def model_folder(model: str, revision: str, cache: str) -> tuple[Path | None, str]:
     """Where a diffusers model is on this machine (None if nowhere) and what it is."""
     if model == "tiny":
-        from engine.tiny import TINY_DIR
+        from engine.tiny import tiny_folder_name
 
-        folder = Path(cache) / TINY_DIR
+        folder = Path(cache) / tiny_folder_name()
         return folder, "the tiny test model" + ("" if folder.is_dir() else
-                                                 " (built offline on first use)")
+                                                 " (assembled from engine/assets on first use)")
     local = Path(model).expanduser()
     if local.is_dir():
         return local, f"the local folder {local}"

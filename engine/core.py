@@ -380,8 +380,17 @@ class Engine:
 
     def _load_safety_check(self) -> None:
         with batch_invariant_kernels(self.device):  # the unsafe concepts' embeddings, once
-            self.safety = SafetyChecker(self.scorer, self.settings.unsafe_concepts)
+            self.safety = SafetyChecker(self.scorer, self._unsafe_concepts())
         self.unsafe_action = self.settings.unsafe_action
+
+    def _unsafe_concepts(self) -> list[str]:
+        """The configured concepts, or the tiny world's for the tiny CLIP: it knows no words
+        but its world's, where one shape stands for everything unsafe."""
+        if self.settings.clip_model == "tiny":
+            from engine.world.scene import UNSAFE_CONCEPTS
+
+            return list(UNSAFE_CONCEPTS)
+        return self.settings.unsafe_concepts
 
     def _start_png_pool(self) -> None:
         n = self.settings.encode_threads

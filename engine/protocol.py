@@ -222,7 +222,7 @@ class ReadyInfo(_Message):
     height: int
     styles: list[str]  # every style the engine knows
     lora_styles: list[str]  # the ones with LoRA weights loaded
-    test_model: bool  # True for `tiny`: random weights, scores mean nothing
+    test_model: bool  # True for `tiny`: trained on the tiny world only (engine/world)
     load_s: float = 0.0
     max_batch: int = 0  # images per batch that fit at the native size (0 = not reported)
     batch_pixels: int = 0  # width × height × images a batch may hold (0 = no limit)

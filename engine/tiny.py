@@ -1,9 +1,12 @@
-"""The `tiny` test model: an SD-2.1-shaped pipeline with small random weights, built offline.
+"""The `tiny` model: an SD-2.1-shaped pipeline and a CLIP, small enough for a CPU, trained on
+the tiny world (``engine/world``: one shape of a colour at a place on a background, 64×64).
 
-`tiny` exists so the whole engine (pipeline, LoRA switching, batching, CLIP score, process
-loop) runs on a CPU in tests with exactly the code path of a real model: it is saved with
-``save_pretrained`` and loaded back with the same ``from_pretrained(folder)`` call. Weights are
-random (fixed seeds), so images are structured noise and CLIP scores mean nothing.
+`tiny` exists so the whole engine (pipeline, LoRA switching, batching, CLIP score, image check,
+process loop) runs offline on a CPU with exactly the code path of a real model, and paints what
+the prompt says, so tests can tell a dropped prompt or an ignored style. Its weights ship in
+``engine/assets/tiny`` and ``engine/assets/tiny-clip`` (float16, made by ``python -m
+engine.world.train`` from a seed); the model folders are assembled from them in the cache on
+first use with ``save_pretrained``'s layout, loaded back with the same ``from_pretrained``.
 
 Shape, as SD 2.1 (768-v): UNet with linear-projection transformers and per-block head counts,
 AutoencoderKL, CLIPTextModel with SD 2's tokenizer settings (pad "!"), DDIM scheduler config
@@ -12,8 +15,8 @@ from ``engine/assets/bpe_simple_vocab_16e6.txt.gz`` (MIT, from open_clip).
 
 Commands::
 
-    python -m engine.tiny [--cache-dir var/models]   # build the tiny model folders
-    python -m engine.tiny --loras [--adapters-dir adapters]   # regenerate tiny-lora.safetensors
+    python -m engine.tiny [--cache-dir var/models]   # assemble the tiny model folders
+    python -m engine.world.train                     # retrain the weights (about 30 min)
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 BPE_FILE = ASSETS / "bpe_simple_vocab_16e6.txt.gz"
 
 TINY = "tiny"
-TINY_DIR = "tiny-v1"  # bump the suffix when the recipe changes
-TINY_CLIP_DIR = "tiny-clip-v1"
 TINY_LORA = "tiny-lora.safetensors"
+# The trained weights; PELUKIS_TINY_WEIGHTS names another folder holding tiny/ and tiny-clip/
+# (the trainer's smoke test writes there instead of over the shipped ones).
+WEIGHTS_ENV = "PELUKIS_TINY_WEIGHTS"
 
 SEED = 20240521
 VOCAB_SIZE = 49408
@@ -46,10 +50,6 @@ BOS_ID, EOS_ID = 49406, 49407
 MAX_LENGTH = 77
 HIDDEN = 32  # text hidden size = UNet cross-attention dim = CLIP projection dim
 
-LORA_RANK = 4
-LORA_STD = 0.35  # large enough that every style visibly changes the image
-UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
-TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -136,16 +136,19 @@ def _build_pipeline_components() -> dict:
     from transformers import CLIPTextModel
 
     torch.manual_seed(SEED)
+    # Latents are 16×16×4 (the VAE reduces 4×): attention at 8×8, 4×4 and 2×2. A UNet knows
+    # where it is only from its convolutions' zero padding; down at 2×2 every cell is a
+    # corner, so "left" and "top" can be placed. Trainable on a 2-core CPU in minutes.
     unet = UNet2DConditionModel(
-        sample_size=32,
+        sample_size=16,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(32, 64),
+        block_out_channels=(32, 64, 96, 96),
         layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * 3,
+        up_block_types=("CrossAttnUpBlock2D",) * 3 + ("UpBlock2D",),
         cross_attention_dim=HIDDEN,
-        attention_head_dim=(2, 4),
+        attention_head_dim=(2, 4, 4, 4),  # SD 2's per-block head counts
         use_linear_projection=True,
         norm_num_groups=32,
     )
@@ -153,12 +156,12 @@ def _build_pipeline_components() -> dict:
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        block_out_channels=(32, 64),
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(16, 32, 64),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
         latent_channels=4,
         layers_per_block=1,
-        norm_num_groups=32,
+        norm_num_groups=16,
         sample_size=64,
     )
     torch.manual_seed(SEED + 2)
@@ -197,38 +200,20 @@ def _atomic_build(target: Path, build) -> Path:
     return target
 
 
-def _build_tiny(folder: Path) -> None:
-    from diffusers import StableDiffusionPipeline
-    from transformers import CLIPTokenizer
-
-    write_tokenizer(folder / "_tok")
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "_tok")
-    shutil.rmtree(folder / "_tok")
-    pipe = StableDiffusionPipeline(
-        **_build_pipeline_components(),
-        tokenizer=tokenizer,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder, safe_serialization=True)
-    # Keep the small, canonical vocab.json/merges.txt form of the tokenizer.
-    shutil.rmtree(folder / "tokenizer")
-    write_tokenizer(folder / "tokenizer")
-
-
-def _build_tiny_clip(folder: Path) -> None:
+def clip_components():
+    """A fresh tiny CLIP (text and vision towers, random weights) and its image processor:
+    what ``engine.world.train`` trains."""
     import torch
     from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     vision = CLIPVisionConfig(
-        hidden_size=HIDDEN,
-        intermediate_size=64,
-        num_hidden_layers=2,
+        hidden_size=HIDDEN * 2,
+        intermediate_size=HIDDEN * 4,
+        num_hidden_layers=3,
         num_attention_heads=4,
-        image_size=32,
-        patch_size=4,
+        image_size=64,
+        patch_size=8,
         projection_dim=HIDDEN,
     )
     text = _text_config()
@@ -238,93 +223,65 @@ def _build_tiny_clip(folder: Path) -> None:
     )
     torch.manual_seed(SEED + 3)
     model = CLIPModel(config)
-    model.save_pretrained(folder, safe_serialization=True)
-    CLIPImageProcessorPil(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-    ).save_pretrained(folder)
-    write_tokenizer(folder)
+    processor = CLIPImageProcessorPil(
+        size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64})
+    return model, processor
+
+
+def weights_root() -> Path:
+    return Path(os.environ.get(WEIGHTS_ENV) or ASSETS)
+
+
+def _digest(folder: Path) -> str:
+    """A short hash of a weights folder: a retrained model gets a new cache folder."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "recipe.json":  # the training record, not the model
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def _weights(name: str) -> Path:
+    folder = weights_root() / name
+    if not (folder / ("model_index.json" if name == "tiny" else "config.json")).is_file():
+        raise FileNotFoundError(
+            f"the tiny model's weights are missing from {folder}: run "
+            "`python -m engine.world.train` (about 30 minutes on a CPU)")
+    return folder
+
+
+def _assemble(weights: Path):
+    """Copy the shipped weights into a model folder and add the tokenizer beside them."""
+    def build(folder: Path) -> None:
+        shutil.copytree(weights, folder, dirs_exist_ok=True)
+        (folder / "recipe.json").unlink(missing_ok=True)
+        write_tokenizer(folder / "tokenizer" if (weights / "model_index.json").is_file()
+                        else folder)
+    return build
+
+
+def tiny_folder_name() -> str:
+    """The tiny pipeline's folder name in the cache (no torch: the doctor asks it)."""
+    return f"tiny-{_digest(_weights('tiny'))}"
 
 
 def tiny_model_dir(cache_dir: str | Path) -> Path:
-    """The tiny pipeline folder, built on first use."""
-    target = Path(cache_dir) / TINY_DIR
+    """The tiny pipeline folder, assembled from the shipped weights on first use."""
+    weights = _weights("tiny")
+    target = Path(cache_dir) / f"tiny-{_digest(weights)}"
     if not target.is_dir():
-        log.info("building the tiny test model in %s", target)
-    return _atomic_build(target, _build_tiny)
+        log.info("assembling the tiny model in %s", target)
+    return _atomic_build(target, _assemble(weights))
 
 
 def tiny_clip_dir(cache_dir: str | Path) -> Path:
-    """The tiny CLIP (text + vision) folder, built on first use."""
-    return _atomic_build(Path(cache_dir) / TINY_CLIP_DIR, _build_tiny_clip)
+    """The tiny CLIP (text + vision) folder, assembled on first use."""
+    weights = _weights("tiny-clip")
+    return _atomic_build(Path(cache_dir) / f"tiny-clip-{_digest(weights)}", _assemble(weights))
 
 
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-
-
-# --------------------------------------------------------------------------- LoRAs
-
-
-def _style_seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"pelukis-tiny-lora:{name}".encode()).digest()[:4], "big")
-
-
-def make_tiny_lora(pipe, name: str, path: Path) -> Path:
-    """Random-but-distinct LoRA for ``pipe`` (the tiny pipeline), seeded by the style name,
-    saved in diffusers/peft format (``pipe.load_lora_weights`` loads it)."""
-    import torch
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig, get_peft_model_state_dict
-
-    adapter = f"_tiny_lora_{name}"  # never clashes with adapters already loaded
-    unet_cfg = LoraConfig(r=LORA_RANK, lora_alpha=LORA_RANK, target_modules=UNET_LORA_TARGETS)
-    text_cfg = LoraConfig(r=LORA_RANK, lora_alpha=LORA_RANK, target_modules=TEXT_LORA_TARGETS)
-    pipe.unet.add_adapter(unet_cfg, adapter_name=adapter)
-    pipe.text_encoder.add_adapter(text_cfg, adapter_name=adapter)
-    gen = torch.Generator().manual_seed(_style_seed(name))
-    with torch.no_grad():
-        for model in (pipe.unet, pipe.text_encoder):
-            for pname, param in sorted(model.named_parameters()):
-                if f".lora_A.{adapter}." in pname or f".lora_B.{adapter}." in pname:
-                    param.copy_(torch.randn(param.shape, generator=gen) * LORA_STD)
-    unet_sd = convert_state_dict_to_diffusers(
-        get_peft_model_state_dict(pipe.unet, adapter_name=adapter)
-    )
-    text_sd = convert_state_dict_to_diffusers(
-        get_peft_model_state_dict(pipe.text_encoder, adapter_name=adapter)
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(
-        save_directory=str(path.parent),
-        unet_lora_layers={k: v.contiguous() for k, v in sorted(unet_sd.items())},
-        text_encoder_lora_layers={k: v.contiguous() for k, v in sorted(text_sd.items())},
-        weight_name=path.name,
-        safe_serialization=True,
-    )
-    pipe.unet.delete_adapters(adapter)
-    pipe.text_encoder.delete_adapter(adapter)
-    return path
-
-
-def make_tiny_loras(adapters_dir: str | Path, cache_dir: str | Path) -> list[Path]:
-    """Write ``tiny-lora.safetensors`` (or the manifest's ``test_weights`` name) for every
-    style under ``adapters_dir``."""
-    import torch
-    from diffusers import StableDiffusionPipeline
-
-    from engine.styles import StyleRegistry
-
-    registry = StyleRegistry.load(adapters_dir)
-    pipe = StableDiffusionPipeline.from_pretrained(
-        str(tiny_model_dir(cache_dir)), dtype=torch.float32, safety_checker=None,
-        requires_safety_checker=False,
-    )
-    written = []
-    for style in registry:
-        path = style.test_weights or style.folder / TINY_LORA
-        written.append(make_tiny_lora(pipe, style.name, path))
-    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,17 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m engine.tiny", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--cache-dir", default="var/models")
-    parser.add_argument("--loras", action="store_true", help="regenerate the styles' tiny LoRAs")
-    parser.add_argument("--adapters-dir", default="adapters")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = tiny_model_dir(args.cache_dir)
     clip = tiny_clip_dir(args.cache_dir)
     print(f"tiny model: {folder} ({folder_size(folder) / 1e6:.1f} MB)")
     print(f"tiny CLIP:  {clip} ({folder_size(clip) / 1e6:.1f} MB)")
-    if args.loras:
-        for path in make_tiny_loras(args.adapters_dir, args.cache_dir):
-            print(f"LoRA: {path} ({path.stat().st_size / 1e3:.1f} kB)")
     return 0
 
 

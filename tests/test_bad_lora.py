@@ -69,7 +69,7 @@ def test_fit_check_gives_the_reason_in_words(tmp_path: Path, tiny_model: Path,
     shape = ModelShape.from_folder(tiny_model)
     assert check_lora(adapters / "kancil" / "tiny-lora.safetensors", shape).format == "diffusers"
     assert check_lora(adapters / "kohya" / "lora.safetensors", shape).format == "kohya"
-    attn = "unet.down_blocks.0.attentions.0.transformer_blocks.0"
+    attn = "unet.down_blocks.1.attentions.0.transformer_blocks.0"  # 64 channels
     cases = {
         "sd-one/lora.safetensors": BAD["sd-one"],
         "broken/lora.safetensors": BAD["broken"],
@@ -87,12 +87,12 @@ def test_fit_check_gives_the_reason_in_words(tmp_path: Path, tiny_model: Path,
         _safetensors(tmp_path / "loha.safetensors", {"lora_unet_x.hada_w1_a": [4, 4]}):
             "a LyCORIS file",
         _safetensors(tmp_path / "rank.safetensors", {
-            f"{attn}.attn1.to_q.lora.down.weight": [4, 32],
-            f"{attn}.attn1.to_q.lora.up.weight": [32, 8]}): "disagree on the rank (4 vs 8)",
+            f"{attn}.attn1.to_q.lora.down.weight": [4, 64],
+            f"{attn}.attn1.to_q.lora.up.weight": [64, 8]}): "disagree on the rank (4 vs 8)",
         _safetensors(tmp_path / "size.safetensors", {
             f"{attn}.attn1.to_q.lora.down.weight": [4, 48],
-            f"{attn}.attn1.to_q.lora.up.weight": [32, 4]}):
-            "the LoRA is 48→32, the model's layer is 32→32",
+            f"{attn}.attn1.to_q.lora.up.weight": [64, 4]}):
+            "the LoRA is 48→64, the model's layer is 64→64",
         _safetensors(tmp_path / "te.safetensors", {
             "text_encoder.encoder.layers.0.self_attn.q_proj.lora_linear_layer.down.weight":
                 [4, 768],

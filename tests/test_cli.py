@@ -77,11 +77,12 @@ def test_generate_adds_the_safety_negative_and_runs_the_image_check(tmp_path):
               "--out", str(tmp_path / "boat.png"), "--config", config)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "negative: blurry, gore, watermark" in out.stdout
-    # the tiny CLIP's scores mean nothing; a threshold this low flags every image
+    # the tiny CLIP's unsafe concept is the world's skull; a threshold this low flags any
     strict = str(write_config(tmp_path, safety={"check_test_model": True, "mode": "strict",
                                                 "strict_threshold": 0.001},
                               bot={"language": "en"}))
-    withheld = run("generate", "a red boat", "--steps", "2", "--seed", "3",
+    withheld = run("generate", "a white skull in the middle, on a black background",
+                   "--steps", "12", "--seed", "3",
                    "--out", str(tmp_path / "withheld.png"), "--config", strict)
     assert withheld.returncode == 1 and "looked unsafe" in withheld.stderr
     assert not (tmp_path / "withheld.png").exists()

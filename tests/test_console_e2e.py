@@ -180,10 +180,11 @@ def test_killed_with_the_image_stored_but_not_sent_it_is_sent_once(tmp_path):
 
 @pytest.mark.parametrize("action", ["withhold", "blur"])
 def test_the_image_check_withholds_or_blurs_and_says_why(tmp_path, action):
-    # the tiny CLIP's scores mean nothing; a threshold this low flags every image
+    # the tiny CLIP's unsafe concept is the world's skull; a threshold this low flags any
     config = write_config(tmp_path, safety={"check_test_model": True, "mode": "strict",
                                             "strict_threshold": 0.001, "action": action})
-    run = chat(config, "/lang en\n/generate a red kite --seed 8 --steps 2\n")
+    run = chat(config, "/lang en\n/generate a white skull in the middle, on a black "
+                       "background --seed 8 --steps 12\n")
     assert run.returncode == 0, run.stderr[-3000:]
     if action == "withhold":
         assert "looked unsafe" in run.stdout and not SAVED.findall(run.stdout)
@@ -191,6 +192,25 @@ def test_the_image_check_withholds_or_blurs_and_says_why(tmp_path, action):
     else:
         assert len(SAVED.findall(run.stdout)) == 1
         assert "⚠️: blurred: it looked unsafe" in run.stdout
+
+
+def test_an_indonesian_prompt_is_painted_as_it_says(tmp_path):
+    """Offline translation, then the tiny model: the saved picture shows what was asked."""
+    from PIL import Image
+
+    from engine.world import stats
+
+    config = write_config(tmp_path)
+    run = chat(config, "/lang en\n/generate lingkaran merah di atas latar biru --seed 3 "
+                       "--steps 12\n/generate bintang kuning besar, langit malam --seed 3 "
+                       "--steps 12\n")
+    assert run.returncode == 0, run.stderr[-3000:]
+    saved = {int(i): Path(p) for i, p in SAVED.findall(run.stdout)}
+    assert len(saved) == 2, run.stdout
+    first, second = (stats.read(Image.open(saved[i])) for i in sorted(saved))
+    assert (first.colour, first.background) == ("red", "blue"), first
+    assert (second.colour, second.background) == ("yellow", "night"), second
+    assert "a red circle on a blue background" in run.stdout  # the English in the caption
 
 
 def test_an_unusable_image_folder_at_start_is_one_clear_line(tmp_path):

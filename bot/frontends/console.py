@@ -57,7 +57,7 @@ class ConsoleFrontEnd:
     def __init__(self, commands: Commands, board: StatusBoard,
                  idle: Callable[[], Awaitable[None]], default_lang: str = "id",
                  stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
-                 log_file: Path | None = None):
+                 log_file: Path | None = None, tiny_model: bool = False):
         self.commands = commands
         self.board = board
         self.idle = idle  # until every console job has ended and been shown
@@ -68,6 +68,7 @@ class ConsoleFrontEnd:
         self.user = getpass.getuser() or "you"
         self._bars: dict[int, tqdm] = {}
         self.log_file = log_file  # where this process logs (told in the welcome)
+        self.tiny_model = tiny_model  # the welcome suggests prompts from the tiny world
 
     def say(self, text: str, job_id: int | None = None) -> None:
         prefix = f"[#{job_id}] " if job_id is not None else ""
@@ -157,6 +158,8 @@ class ConsoleFrontEnd:
         if self.interactive:
             self._enable_completion()
             self.say(t(self.default_lang, "console_welcome"))
+            if self.tiny_model:
+                self.say(t(self.default_lang, "console_try_tiny"))
             if self.log_file is not None:
                 self.say(t(self.default_lang, "console_log", path=self.log_file))
         while (line := await asyncio.to_thread(self._read_line)) is not None:

@@ -141,6 +141,10 @@ MESSAGES: dict[str, str] = {
     "delete_not_allowed": "Only the person who asked for it, or an admin, can delete this picture.",
     "deleted": "Deleted.",
     "console_welcome": "Pelukis console chat — type /help, Ctrl-D to leave.",
+    "console_try_tiny": "The offline tiny model paints a small world: circles, stars, houses, "
+                        "trees, cats… in ten colours, at a place, on a background. Try:\n"
+                        "  /generate a small yellow star at the top left, night sky\n"
+                        "  /generate lingkaran merah di atas latar biru",
     "console_log": "The bot's log: {path}",
     "console_saved": "Saved: {path}",
     "choice_square": "Square 1:1",

@@ -141,6 +141,10 @@ MESSAGES: dict[str, str] = {
     "delete_not_allowed": "Hanya yang memintanya, atau admin, yang bisa menghapus gambar ini.",
     "deleted": "Sudah dihapus.",
     "console_welcome": "Obrolan konsol Pelukis — ketik /help, Ctrl-D untuk keluar.",
+    "console_try_tiny": "Model tiny luring melukis dunia kecil: lingkaran, bintang, rumah, "
+                        "pohon, kucing… dalam sepuluh warna, di suatu tempat, di atas latar. "
+                        "Coba:\n  /generate lingkaran merah di atas latar biru\n"
+                        "  /generate bintang kuning kecil di kiri atas, langit malam",
     "console_log": "Log bot: {path}",
     "console_saved": "Tersimpan: {path}",
     "choice_square": "Persegi 1:1",

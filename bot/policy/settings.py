@@ -120,7 +120,7 @@ class Settings:
     def safety_threshold(self, mode: str) -> float:
         cfg = self.config.safety
         if self.config.engine.model == "tiny" and not cfg.check_test_model:
-            return 0.0  # the tiny model's CLIP is random: its verdicts mean nothing
+            return 0.0  # the tiny CLIP's one unsafe concept is a skull: only when asked
         return {"strict": cfg.strict_threshold, "relaxed": cfg.relaxed_threshold}.get(mode, 0.0)
 
     async def stored(self, msg: Incoming, scope: Scope) -> Any:

@@ -1,0 +1,574 @@
+"""Train the `tiny` model on the tiny world, from a seed: ``python -m engine.world.train``.
+
+Four stages, each a function of the recipe and its seed (CPU, fixed thread count):
+
+1. the VAE (64×64 RGB ↔ 16×16×4 latents), MSE + L1 + a light KL; its ``scaling_factor`` is
+   set from the latents' standard deviation, as SD's is;
+2. the text encoder and the UNet together, v-prediction (as SD 2.1 768) with min-SNR-γ
+   weights and an EMA of both, on the world's captions. 10 % of captions are replaced by an
+   "unconditional" text ("" or negative-prompt words) so classifier-free guidance works with
+   the negatives the engine sends, and 30 % are wrapped in a style template or padded with
+   words outside the world, so the prompt's content survives the templates;
+3. the tiny CLIP, contrastively (both directions, learned temperature) on the same world,
+   with the unsafe shape among its subjects;
+4. the three styles' LoRAs, with the project's own LoRA trainer (``engine.train``) on
+   restyled copies of the world (``engine.world.looks``), installed as the styles'
+   ``test_weights``.
+
+The weights are written to ``engine/assets/tiny`` and ``engine/assets/tiny-clip`` in
+float16 (``engine.tiny`` builds the model folders from them); ``--out`` writes elsewhere.
+``--quick`` runs every stage for a few steps (a smoke test of the recipe, not a model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import shutil
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from engine.world.looks import LOOKS, render_look
+from engine.world.scene import SHAPES, Scene, caption, held_out_combos, render, sample_scene
+
+log = logging.getLogger("pelukis.world")
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSETS = ROOT / "engine" / "assets"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the CLIP image processor's defaults
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# Words outside the world that prompts carry; the model learns they change nothing.
+FILLER = ("cute beautiful funny happy little big old new nice lovely simple colorful bright "
+          "drawing picture painting photo image art illustration cartoon sketch "
+          "market village forest city street garden house room table friend family "
+          "morning evening day summer winter one two three and with of the "
+          "kucing lucu di pasar cat dog bird fish person child").split()
+GENERIC_TEMPLATES = ("a picture of {prompt}", "{prompt}, high quality", "an illustration of "
+                     "{prompt}", "{prompt}, digital art", "a drawing of {prompt}, simple")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    seed: int = 20261202
+    threads: int = 1  # one thread: the same on every machine, and no spinning when shared
+    images: int = 16000
+    vae_steps: int = 600
+    vae_batch: int = 32
+    vae_lr: float = 2e-3
+    unet_steps: int = 3500
+    unet_batch: int = 32
+    unet_lr: float = 8e-4
+    offset_noise: float = 0.1  # lets the model paint backgrounds far from the mean colour
+    warmup: int = 200
+    ema: float = 0.999
+    snr_gamma: float = 5.0
+    uncond_p: float = 0.1
+    template_p: float = 0.3
+    clip_steps: int = 600
+    decoder_steps: int = 300  # stage 2: the VAE decoder on whole pictures (crisp borders)
+    layout_steps: int = 1500  # stage 3b: the noisy steps, unweighted, where layout is decided
+    layout_lr: float = 4e-4
+    layout_min_t: int = 200
+    decoder_batch: int = 16
+    clip_batch: int = 128
+    clip_lr: float = 1e-3
+    lora_images: int = 320
+    lora_steps: int = 300
+    lora_batch: int = 8
+    lora_rank: int = 8
+    lora_lr: float = 1e-3
+
+    def quick(self) -> Recipe:
+        return replace(self, images=256, vae_steps=3, unet_steps=3, clip_steps=3, warmup=1,
+                       decoder_steps=2, layout_steps=2,
+                       lora_images=16, lora_steps=2, lora_batch=2, unet_batch=8, clip_batch=16)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(slots=True)
+class World:
+    scenes: list[Scene]
+    pixels: np.ndarray  # (N, 64, 64, 3) uint8
+
+    @classmethod
+    def draw(cls, count: int, seed: int, desc: str = "draw world") -> World:
+        rng = random.Random(seed)
+        exclude = held_out_combos()
+        scenes = [sample_scene(rng, shapes=SHAPES, exclude=exclude) for _ in range(count)]
+        pixels = np.stack([np.asarray(render(s)) for s in tqdm(scenes, desc=desc, leave=False,
+                                                                file=sys.stderr)])
+        return cls(scenes, pixels)
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [-1, 1], as the VAE reads pictures."""
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def style_texts(adapters: Path) -> tuple[list[str], list[str]]:
+    """The styles' prompt templates and negatives, from their manifests."""
+    templates, negatives = [], []
+    for manifest in sorted(adapters.glob("*/style.toml")):
+        data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+        templates.append(data.get("prompt", "{prompt}"))
+        if data.get("negative"):
+            negatives.append(data["negative"])
+    return templates, negatives
+
+
+class Captions:
+    """The captions a training step sees: the grammar's, some unconditional, some wrapped."""
+
+    def __init__(self, recipe: Recipe, adapters: Path, seed: int):
+        self.r = recipe
+        self.rng = random.Random(seed)
+        templates, negatives = style_texts(adapters)
+        self.templates = list(templates) + list(GENERIC_TEMPLATES)
+        words = [w.strip() for n in negatives + ["nsfw, nude, naked, gore"] for w in n.split(",")]
+        self.negative_words = [w for w in words if w]
+
+    def unconditional(self) -> str:
+        if self.rng.random() < 0.5:
+            return ""
+        k = self.rng.randint(1, min(8, len(self.negative_words)))
+        return ", ".join(self.rng.sample(self.negative_words, k))
+
+    def __call__(self, scene: Scene, *, plain: bool = False) -> str:
+        rng = self.rng
+        text = caption(scene, rng)
+        if plain:
+            return text
+        if rng.random() < self.r.uncond_p:
+            return self.unconditional()
+        if rng.random() < self.r.template_p:
+            if rng.random() < 0.6:
+                return rng.choice(self.templates).replace("{prompt}", text)
+            words = " ".join(rng.sample(FILLER, rng.randint(1, 4)))
+            return f"{words} {text}" if rng.random() < 0.5 else f"{text}, {words}"
+        return text
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _lr(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+class Ema:
+    """Exponential moving average of parameters (warmed up: decay grows with the step)."""
+
+    def __init__(self, modules: list[torch.nn.Module], decay: float):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for s, p in zip(self.shadow, self.params, strict=True):
+            s.mul_(d).add_(p.detach(), alpha=1 - d)
+
+    @torch.no_grad()
+    def copy_to(self) -> None:
+        for s, p in zip(self.shadow, self.params, strict=True):
+            p.copy_(s)
+
+
+def _tokens(tokenizer, texts: list[str]) -> torch.Tensor:
+    return tokenizer(texts, padding="max_length", truncation=True,
+                     max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def train_vae(vae, world: World, r: Recipe, gen: torch.Generator) -> list[float]:
+    opt = torch.optim.AdamW(vae.parameters(), lr=r.vae_lr, weight_decay=0.0)
+    losses = []
+    vae.train()
+    bar = tqdm(range(r.vae_steps), desc="1/4 vae", file=sys.stderr)
+    for step in bar:
+        _set_lr(opt, _lr(step, r.vae_steps, r.vae_lr, min(r.warmup, r.vae_steps // 5 + 1)))
+        idx = torch.randint(len(world.scenes), (r.vae_batch,), generator=gen)
+        # 32×32 crops: a quarter of the work, and flat shapes are local (the mid-block's
+        # attention sees 8×8 latents here, 16×16 in use)
+        oy, ox = (int(v) for v in torch.randint(0, 33, (2,), generator=gen))
+        x = to_tensor(world.pixels[idx.numpy(), oy:oy + 32, ox:ox + 32])
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x) + 1e-6 * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    vae.eval()
+    return losses
+
+
+def train_decoder(vae, world: World, r: Recipe, gen: torch.Generator) -> list[float]:
+    """The decoder alone on whole 64×64 pictures (the encoder, so the latents, unchanged):
+    stage 1 saw crops, and left a faint frame at the picture's borders."""
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    opt = torch.optim.AdamW(params, lr=r.vae_lr / 4, weight_decay=0.0)
+    losses = []
+    vae.train()
+    bar = tqdm(range(r.decoder_steps), desc="2b decoder", file=sys.stderr)
+    for step in bar:
+        _set_lr(opt, _lr(step, r.decoder_steps, r.vae_lr / 4, 20))
+        idx = torch.randint(len(world.scenes), (r.decoder_batch,), generator=gen)
+        x = to_tensor(world.pixels[idx.numpy()])
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    vae.eval()
+    return losses
+
+
+def clip_tokenizer():
+    """SD 2's CLIP tokenizer, built offline from the BPE file (engine.tiny)."""
+    import tempfile
+
+    from transformers import CLIPTokenizer
+
+    from engine import tiny
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny.write_tokenizer(Path(tmp))
+        return CLIPTokenizer.from_pretrained(tmp)
+
+
+def _saved_pipeline(out: Path):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(
+        out, dtype=torch.float32, tokenizer=clip_tokenizer(), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False)
+
+
+def saved_vae(out: Path):
+    """The VAE as saved in ``out`` (float16 on disk), in float32."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32)
+
+
+@torch.no_grad()
+def encode_latents(vae, world: World, batch: int = 64) -> torch.Tensor:
+    """Every picture's latent mean (unscaled)."""
+    out = []
+    for i in tqdm(range(0, len(world.scenes), batch), desc="   encode", leave=False,
+                  file=sys.stderr):
+        out.append(vae.encode(to_tensor(world.pixels[i:i + batch])).latent_dist.mean)
+    return torch.cat(out)
+
+
+def train_unet(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, world: World,
+               captions: Captions, r: Recipe, gen: torch.Generator, *, min_t: int = 0,
+               snr_weights: bool = True, desc: str = "3/5 unet+text") -> list[float]:
+    """v-prediction with min-SNR-γ weights (``snr_weights``), timesteps from ``min_t`` up.
+    min-SNR weighs the noisiest steps almost to nothing, and those decide where the shape
+    goes: stage 3b trains them again, unweighted."""
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=r.unet_lr, weight_decay=1e-2)
+    ema = Ema([unet, text_encoder], r.ema)
+    alphas = scheduler.alphas_cumprod.float()
+    snr = alphas / (1 - alphas)
+    losses = []
+    unet.train()
+    text_encoder.train()
+    bar = tqdm(range(r.unet_steps), desc=desc, file=sys.stderr)
+    for step in bar:
+        _set_lr(opt, _lr(step, r.unet_steps, r.unet_lr, r.warmup))
+        idx = torch.randint(len(world.scenes), (r.unet_batch,), generator=gen)
+        x0 = latents[idx]
+        texts = [captions(world.scenes[i]) for i in idx.tolist()]
+        t = torch.randint(min_t, scheduler.config.num_train_timesteps, (len(idx),),
+                          generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        noise = noise + r.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
+        a = alphas[t].sqrt().view(-1, 1, 1, 1)
+        s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1)
+        xt = a * x0 + s * noise
+        target = a * noise - s * x0  # v
+        hidden = text_encoder(_tokens(tokenizer, texts))[0]
+        pred = unet(xt, t, hidden).sample
+        weight = torch.clamp(snr[t], max=r.snr_gamma) / (snr[t] + 1) if snr_weights \
+            else torch.ones_like(snr[t])
+        loss = (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema.update(step)
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+    ema.copy_to()
+    unet.eval()
+    text_encoder.eval()
+    return losses
+
+
+def clip_pixels(pixels: np.ndarray) -> torch.Tensor:
+    """The CLIP image processor's normalisation (the pictures are already 64×64)."""
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def train_clip(model, tokenizer, world: World, r: Recipe, gen: torch.Generator,
+               seed: int) -> list[float]:
+    opt = torch.optim.AdamW(model.parameters(), lr=r.clip_lr, weight_decay=1e-2)
+    rng = random.Random(seed)
+    losses = []
+    model.train()
+    bar = tqdm(range(r.clip_steps), desc="3/4 clip", file=sys.stderr)
+    for step in bar:
+        _set_lr(opt, _lr(step, r.clip_steps, r.clip_lr, min(100, r.clip_steps // 5 + 1)))
+        idx = torch.randint(len(world.scenes), (r.clip_batch,), generator=gen)
+        texts = [caption(world.scenes[i], rng) for i in idx.tolist()]
+        out = model(input_ids=_tokens(tokenizer, texts),
+                    pixel_values=clip_pixels(world.pixels[idx.numpy()]))
+        labels = torch.arange(len(idx))
+        # captions of the same scene are positives too: mask out exact duplicates
+        loss = (F.cross_entropy(out.logits_per_image, labels)
+                + F.cross_entropy(out.logits_per_text, labels)) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    model.eval()
+    return losses
+
+
+def _half(module: torch.nn.Module) -> None:
+    module.to(torch.float16)
+
+
+def save_weights(pipe, clip_model, clip_processor, out: Path, clip_out: Path,
+                 card: dict) -> None:
+    """The pipeline (no tokenizer: engine.tiny writes it from the BPE file) and the CLIP, in
+    float16, replacing what was there."""
+    for folder in (out, clip_out):
+        if folder.exists():
+            shutil.rmtree(folder)
+    for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip_model):
+        _half(m)
+    pipe.save_pretrained(out, safe_serialization=True)
+    shutil.rmtree(out / "tokenizer", ignore_errors=True)
+    clip_model.save_pretrained(clip_out, safe_serialization=True)
+    clip_processor.save_pretrained(clip_out)
+    for folder in (out, clip_out):
+        (folder / "recipe.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+
+
+def train_looks(r: Recipe, cache: Path, adapters: Path, runs: Path, seed: int,
+                looks: tuple[str, ...] = LOOKS) -> dict[str, dict]:
+    """Stage 4: each style's LoRA on its restyled world, through engine.train."""
+    from engine.settings import EngineSettings
+    from engine.train.loop import Trainer
+    from engine.train.options import TrainOptions
+    from engine.world.scene import held_out_combos
+
+    templates = {p.parent.name: tomllib.loads(p.read_text(encoding="utf-8")).get("prompt")
+                 for p in adapters.glob("*/style.toml")}
+    results = {}
+    for k, look in enumerate(looks):
+        data = runs / f"data-{look}"
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        rng = random.Random(seed + 100 + k)
+        for i in range(r.lora_images):
+            scene = sample_scene(rng, exclude=held_out_combos())
+            render_look(scene, look).save(data / f"{i:04d}.png")
+            text = caption(scene, rng)
+            (data / f"{i:04d}.txt").write_text(templates[look].replace("{prompt}", text),
+                                                 encoding="utf-8")
+        opts = TrainOptions(
+            kind="lora", name=look, data=data, adapters=adapters, run_dir=runs / f"lora-{look}",
+            rank=r.lora_rank, learning_rate=r.lora_lr, lr_scheduler="cosine",
+            lr_warmup_steps=min(20, r.lora_steps // 5), steps=r.lora_steps,
+            batch_size=r.lora_batch, seed=seed + k, test_split=0.1, random_crop=False,
+            flip=0.0, jitter=0.0, validation_prompts=["a red circle in the middle, on a blue "
+                                                      "background"],
+            validation_inference_steps=12, log_every=10)
+        settings = EngineSettings(model="tiny", cache=str(cache), adapters=str(adapters),
+                                  threads=r.threads)
+        result = Trainer(opts, settings).run()
+        results[look] = {"steps": result.steps, "final_loss": result.final_loss,
+                         "lora": str(result.lora)}
+    return results
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _round_trip(*modules: torch.nn.Module) -> None:
+    """Through float16 and back, as saving and loading the shipped weights does: a run that
+    starts from saved weights continues from exactly these."""
+    for m in modules:
+        m.to(torch.float16).to(torch.float32)
+
+
+def build(r: Recipe, out: Path, clip_out: Path, *, cache: Path, adapters: Path, runs: Path,
+          looks: bool = True, from_stage: int = 1) -> dict:
+    """Every stage in order; ``from_stage`` 3 or 5 starts from the weights in ``out``."""
+    from diffusers import StableDiffusionPipeline
+
+    from engine import tiny
+
+    started = time.time()
+    torch.set_num_threads(r.threads)
+    world = World.draw(r.images, r.seed)
+    card = {"recipe": asdict(r), "final_loss": {}, "timings": {},
+            "command": "python -m engine.world.train"}
+    if from_stage > 1:
+        card = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+        card["recipe"] = asdict(r)
+    loss, timings = card["final_loss"], card["timings"]
+    c = tiny._build_pipeline_components()
+    if from_stage == 1:
+        t0 = time.time()
+        gen = torch.Generator().manual_seed(r.seed)
+        loss["vae"] = float(np.mean(train_vae(c["vae"], world, r, gen)[-50:]))
+        latents = encode_latents(c["vae"], world)
+        c["vae"].register_to_config(scaling_factor=float(1.0 / latents.std()))
+        _round_trip(c["vae"])
+        loss["decoder"] = float(np.mean(train_decoder(
+            c["vae"], world, r, torch.Generator().manual_seed(r.seed + 10))[-50:]))
+        _round_trip(c["vae"])
+        timings["vae_s"] = round(time.time() - t0, 1)
+    else:
+        c["vae"] = saved_vae(out)
+    card["vae_scaling_factor"] = float(c["vae"].config.scaling_factor)
+    if from_stage <= 3:
+        t0 = time.time()
+        latents = encode_latents(c["vae"], world) * c["vae"].config.scaling_factor
+        tokenizer = clip_tokenizer()
+        losses = train_unet(c["unet"], c["text_encoder"], tokenizer, c["scheduler"], latents,
+                            world, Captions(r, adapters, r.seed + 21), r,
+                            torch.Generator().manual_seed(r.seed + 20))
+        loss["unet"] = float(np.mean(losses[-200:]))
+        timings["unet_s"] = round(time.time() - t0, 1)
+    elif from_stage == 4:
+        latents = encode_latents(c["vae"], world) * c["vae"].config.scaling_factor
+        tokenizer = clip_tokenizer()
+        saved = _saved_pipeline(out)
+        c["unet"], c["text_encoder"] = saved.unet, saved.text_encoder
+    if from_stage <= 4:  # "3b" is stage 4 on the command line
+        t0 = time.time()
+        _round_trip(c["unet"], c["text_encoder"])  # as if saved: a run from 3b starts here
+        layout = replace(r, unet_steps=r.layout_steps, unet_lr=r.layout_lr, warmup=50)
+        losses = train_unet(c["unet"], c["text_encoder"], tokenizer, c["scheduler"], latents,
+                            world, Captions(r, adapters, r.seed + 26), layout,
+                            torch.Generator().manual_seed(r.seed + 25),
+                            min_t=r.layout_min_t, snr_weights=False, desc="3b layout")
+        loss["layout"] = float(np.mean(losses[-200:]))
+        timings["layout_s"] = round(time.time() - t0, 1)
+    if from_stage <= 3:
+        t0 = time.time()
+        clip_model, processor = tiny.clip_components()
+        loss["clip"] = float(np.mean(train_clip(
+            clip_model, tokenizer, world, r, torch.Generator().manual_seed(r.seed + 30),
+            r.seed + 31)[-50:]))
+        timings["clip_s"] = round(time.time() - t0, 1)
+    if from_stage <= 4:
+        pipe = StableDiffusionPipeline(**c, tokenizer=tokenizer, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+        if from_stage <= 3:
+            save_weights(pipe, clip_model, processor, out, clip_out, card)
+        else:  # the CLIP (stage 3's second half) is kept as it is
+            for m in (pipe.unet, pipe.vae, pipe.text_encoder):
+                m.to(torch.float16)
+            pipe.save_pretrained(out, safe_serialization=True)
+            shutil.rmtree(out / "tokenizer", ignore_errors=True)
+    if looks:
+        t0 = time.time()
+        card["looks"] = train_looks(r, cache, adapters, runs, r.seed + 40)
+        timings["looks_s"] = round(time.time() - t0, 1)
+    timings["total_s"] = round(time.time() - started, 1)
+    for folder in (out, clip_out):
+        (folder / "recipe.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.world.train",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=ASSETS / "tiny",
+                   help="the pipeline's weights (default engine/assets/tiny)")
+    p.add_argument("--clip-out", type=Path, help="default: beside --out, tiny-clip")
+    p.add_argument("--adapters", type=Path, default=ROOT / "adapters",
+                   help="the styles whose test_weights stage 4 trains")
+    p.add_argument("--runs", type=Path, default=ROOT / "var" / "world-train",
+                   help="working folder: LoRA data, runs, a model cache")
+    p.add_argument("--quick", action="store_true", help="a few steps a stage (smoke test)")
+    p.add_argument("--no-looks", action="store_true", help="skip stage 4 (the style LoRAs)")
+    p.add_argument("--from-stage", type=int, choices=(1, 3, 4, 5), default=1,
+                   help="start from this stage on the weights already in --out: 3 the UNet "
+                        "and CLIP (on the VAE), 4 the layout stage 3b, 5 the styles only")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads (the recipe's: 1; the "
+                   "weights depend on it)")
+    for stage in ("vae", "unet", "clip", "lora"):
+        p.add_argument(f"--{stage}-steps", type=int, help="override the recipe's step count")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from engine.train.cli import quiet_loading
+
+    quiet_loading()
+    r = Recipe() if args.seed is None else Recipe(seed=args.seed)
+    r = r.quick() if args.quick else r
+    steps = {f"{k}_steps": getattr(args, f"{k}_steps") for k in ("vae", "unet", "clip", "lora")}
+    r = replace(r, **{k: v for k, v in steps.items() if v is not None})
+    if args.threads:
+        r = replace(r, threads=args.threads)
+    clip_out = args.clip_out or args.out.parent / "tiny-clip"
+    args.runs.mkdir(parents=True, exist_ok=True)
+    card = build(r, args.out, clip_out, cache=args.runs / "models", adapters=args.adapters,
+                 runs=args.runs, looks=not args.no_looks, from_stage=args.from_stage)
+    print(json.dumps({"out": str(args.out), "clip": str(clip_out), **card["timings"],
+                      "final_loss": card["final_loss"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
