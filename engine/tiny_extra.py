@@ -135,18 +135,21 @@ def _build_unclip(folder: Path, cache_dir) -> None:
         hidden_size=IMAGE_EMBED, projection_dim=IMAGE_EMBED, num_hidden_layers=2,
         num_attention_heads=4, image_size=32, intermediate_size=37, patch_size=4))
     torch.manual_seed(SEED + 3)
+    # the tiny model's UNet shape (engine/tiny.py), so the styles' tiny LoRAs fit it
     unet = UNet2DConditionModel(
-        sample_size=32, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=(2, 4),
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64, 96, 96),
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * 3,
+        up_block_types=("CrossAttnUpBlock2D",) * 3 + ("UpBlock2D",),
+        attention_head_dim=(2, 4, 4, 4),
         class_embed_type="projection", projection_class_embeddings_input_dim=IMAGE_EMBED * 2,
         cross_attention_dim=hidden, upcast_attention=True, use_linear_projection=True,
         norm_num_groups=32)
     torch.manual_seed(SEED + 4)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-        block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=32)
+        block_out_channels=(16, 32, 64), down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3, norm_num_groups=16)
     pipe = StableUnCLIPImg2ImgPipeline(
         feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
         image_encoder=image_encoder,
