@@ -117,4 +117,4 @@ def test_the_cmmd_embedder_normalises(tmp_path: Path) -> None:
     emb = embedder.embed(_images(2, 3))
     assert emb.shape == (3, 32) and emb.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
-    assert embedder.size == 32
+    assert embedder.size == 64  # the tiny CLIP's image size

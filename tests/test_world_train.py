@@ -27,7 +27,7 @@ def test_the_recipe_runs_every_stage_and_installs_the_style_loras(tmp_path: Path
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
-    assert set(summary["final_loss"]) == {"vae", "unet", "clip"}
+    assert set(summary["final_loss"]) == {"vae", "decoder", "unet", "layout", "clip"}
     card = json.loads((weights / "tiny" / "recipe.json").read_text())
     assert card["recipe"]["unet_steps"] == 3 and set(card["looks"]) == {
         "retro-anime", "kancil", "fantasy-landscape"}
