@@ -14,9 +14,6 @@ shape whatever it is. Their pictures mean nothing.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 TINY_UPSCALER_DIR = "tiny-x4-upscaler-v1"  # bump the suffix when the recipe changes
@@ -44,23 +41,10 @@ def _folder(cache_dir: str | Path, name: str) -> Path:
 
 
 def _build_once(target: Path, build, cache_dir) -> Path:
-    """``build(tmp, cache_dir)`` in a temp folder beside ``target``, renamed into place."""
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)
-        build(tmp, cache_dir)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # another process won the race
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """``build(tmp, cache_dir)`` through engine.tiny's atomic build (temp folder, rename)."""
+    from engine.tiny import _atomic_build
+
+    return _atomic_build(target, lambda tmp: build(tmp, cache_dir))
 
 
 def _text_side(cache_dir):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from engine.world.scene import BACKGROUNDS, COLOURS, POSITIONS, SIZE, Scene
+from engine.world.scene import BACKGROUNDS, COLOURS, POSITIONS, Scene
 
 FOREGROUND_DISTANCE = 60.0  # a pixel this far from the background colour is foreground
 _BORDER = 3
@@ -107,4 +107,4 @@ def brightness(image: Image.Image) -> float:
 
 
 __all__ = ["Match", "Reading", "brightness", "grain", "match", "read", "saturation",
-           "vertical_gradient", "SIZE"]
+           "vertical_gradient"]

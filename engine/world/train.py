@@ -379,10 +379,6 @@ def train_clip(model, tokenizer, world: World, r: Recipe, gen: torch.Generator,
     return losses
 
 
-def _half(module: torch.nn.Module) -> None:
-    module.to(torch.float16)
-
-
 def save_weights(pipe, clip_model, clip_processor, out: Path, clip_out: Path,
                  card: dict) -> None:
     """The pipeline (no tokenizer: engine.tiny writes it from the BPE file) and the CLIP, in
@@ -391,7 +387,7 @@ def save_weights(pipe, clip_model, clip_processor, out: Path, clip_out: Path,
         if folder.exists():
             shutil.rmtree(folder)
     for m in (pipe.unet, pipe.vae, pipe.text_encoder, clip_model):
-        _half(m)
+        m.to(torch.float16)
     pipe.save_pretrained(out, safe_serialization=True)
     shutil.rmtree(out / "tokenizer", ignore_errors=True)
     clip_model.save_pretrained(clip_out, safe_serialization=True)
