@@ -7,6 +7,7 @@ stay reproducible and batch-invariant, and what each GPU option does: docs/engin
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import time
@@ -63,7 +64,14 @@ def make_scheduler(config, name: str):
     import diffusers
 
     cls_name, extra = SCHEDULER_CLASSES[name]
-    return getattr(diffusers, cls_name).from_config(config, **extra)
+    cls = getattr(diffusers, cls_name)
+    # a model trained to zero terminal SNR (tiny) must be sampled on that schedule; PNDM has
+    # no such option and would divide by the last step's zero signal
+    if config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in \
+            inspect.signature(cls.__init__).parameters:
+        raise ValueError(f"scheduler {name!r} cannot sample this model (trained to zero "
+                         "terminal SNR); choose dpm++, ddim, euler or euler-a")
+    return cls.from_config(config, **extra)
 
 
 class Engine:

@@ -152,9 +152,18 @@ def test_cpu_defaults(engine: Engine) -> None:
 def test_every_scheduler_the_config_allows_is_built(engine: Engine) -> None:
     from engine.core import make_scheduler
 
-    config = engine.pipe.scheduler.config
-    built = {name: type(make_scheduler(config, name)).__name__ for name in SCHEDULERS}
+    sd21 = {**engine.pipe.scheduler.config, "rescale_betas_zero_snr": False,
+            "timestep_spacing": "leading"}  # SD 2.1's own schedule
+    built = {name: type(make_scheduler(sd21, name)).__name__ for name in SCHEDULERS}
     assert built["dpm++"] == "DPMSolverMultistepScheduler" and len(set(built.values())) == 5
+    # tiny is trained to zero terminal SNR: every scheduler keeps that, PNDM cannot sample it
+    tiny = engine.pipe.scheduler.config
+    assert tiny["rescale_betas_zero_snr"] and tiny["timestep_spacing"] == "trailing"
+    for name in (n for n in SCHEDULERS if n != "pndm"):
+        sched = make_scheduler(tiny, name)
+        assert sched.config.rescale_betas_zero_snr and sched.alphas_cumprod[-1] < 1e-6
+    with pytest.raises(ValueError, match="zero terminal SNR"):
+        make_scheduler(tiny, "pndm")
     with pytest.raises(ValueError, match="unknown scheduler 'lms'"):
         make(Path("/nonexistent"), scheduler="lms")  # refused before anything is loaded
 

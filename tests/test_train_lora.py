@@ -150,3 +150,18 @@ def test_resume_continues_the_same_curve(trained: dict, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "does not fit this base model" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+def test_min_snr_weights_stay_finite_on_a_zero_terminal_snr_schedule(kind: str) -> None:
+    import torch
+    from diffusers import DDPMScheduler
+
+    from engine.train.loss import snr_weights
+
+    sched = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                          rescale_betas_zero_snr=True, prediction_type=kind)
+    w = snr_weights(sched, torch.tensor([0, 500, 999]), 5.0)
+    assert torch.isfinite(w).all()
+    # SNR 0 at the last step: min(SNR, γ)/SNR → 1 for ε, min(SNR, γ)/(SNR + 1) = 0 for v
+    assert float(w[2]) == (1.0 if kind == "epsilon" else 0.0)

@@ -29,7 +29,8 @@ def snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tenso
     clipped = torch.clamp(snr, max=gamma)
     if scheduler.config.prediction_type == "v_prediction":
         return clipped / (snr + 1)
-    return clipped / snr
+    # a zero-terminal-SNR schedule's last step has SNR 0, where min(SNR, γ)/SNR tends to 1
+    return torch.where(snr > 0, clipped / snr.clamp(min=1e-12), torch.ones_like(snr))
 
 
 def per_sample_loss(pred: torch.Tensor, target: torch.Tensor,

@@ -40,7 +40,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine.world.looks import LOOKS, render_look
-from engine.world.scene import SHAPES, Scene, caption, held_out_combos, render, sample_scene
+from engine.world.scene import (
+    BACKGROUNDS,
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    Scene,
+    caption,
+    held_out_combos,
+    render,
+    sample_scene,
+)
 
 log = logging.getLogger("pelukis.world")
 
@@ -75,24 +86,35 @@ class Recipe:
     ema: float = 0.999
     snr_gamma: float = 5.0
     uncond_p: float = 0.1
+    text_aux: float = 0.0  # weight of the attribute read-outs on the text states
     template_p: float = 0.3
     clip_steps: int = 600
     decoder_steps: int = 300  # stage 2: the VAE decoder on whole pictures (crisp borders)
-    layout_steps: int = 1500  # stage 3b: the noisy steps, unweighted, where layout is decided
-    layout_lr: float = 4e-4
-    layout_min_t: int = 200
+    # stage 3b, where the shape's place is learned: the UNet gains a text-time embedding,
+    # then trains on the last (pure-noise) timestep alone, then on all timesteps with half of
+    # each batch still on the last; unweighted, with the attribute read-outs
+    layout_steps: int = 1500
+    layout_lr: float = 1e-3
+    restore_steps: int = 1000
+    restore_lr: float = 5e-4
+    restore_last_p: float = 0.5
+    layout_text_aux: float = 0.3
+    text_time_embedding: bool = True  # the last-step training alone also places it (measured)
     decoder_batch: int = 16
     clip_batch: int = 128
     clip_lr: float = 1e-3
     lora_images: int = 320
-    lora_steps: int = 300
+    lora_steps: int = 600
     lora_batch: int = 8
     lora_rank: int = 8
     lora_lr: float = 1e-3
+    # plain MSE: min-SNR weighs the noisy steps, where a look's palette and sky are laid
+    # down, almost to nothing (to exactly nothing at the zero-SNR last step)
+    lora_snr_gamma: float | None = None
 
     def quick(self) -> Recipe:
         return replace(self, images=256, vae_steps=3, unet_steps=3, clip_steps=3, warmup=1,
-                       decoder_steps=2, layout_steps=2,
+                       decoder_steps=2, layout_steps=2, restore_steps=2,
                        lora_images=16, lora_steps=2, lora_batch=2, unet_batch=8, clip_batch=16)
 
 
@@ -147,19 +169,48 @@ class Captions:
         k = self.rng.randint(1, min(8, len(self.negative_words)))
         return ", ".join(self.rng.sample(self.negative_words, k))
 
-    def __call__(self, scene: Scene, *, plain: bool = False) -> str:
+    def __call__(self, scene: Scene) -> tuple[str, bool]:
+        """A caption of ``scene`` and whether it describes it (False: unconditional)."""
         rng = self.rng
         text = caption(scene, rng)
-        if plain:
-            return text
         if rng.random() < self.r.uncond_p:
-            return self.unconditional()
+            return self.unconditional(), False
         if rng.random() < self.r.template_p:
             if rng.random() < 0.6:
-                return rng.choice(self.templates).replace("{prompt}", text)
+                return rng.choice(self.templates).replace("{prompt}", text), True
             words = " ".join(rng.sample(FILLER, rng.randint(1, 4)))
-            return f"{words} {text}" if rng.random() < 0.5 else f"{text}, {words}"
-        return text
+            return (f"{words} {text}" if rng.random() < 0.5 else f"{text}, {words}"), True
+        return text, True
+
+
+# What the text encoder's summary must tell apart (an auxiliary loss, heads discarded).
+ATTRIBUTES = {"colour": tuple(COLOURS), "shape": SHAPES, "position": tuple(POSITIONS),
+              "background": tuple(BACKGROUNDS), "size": tuple(SIZES)}
+
+
+class AttributeHeads(torch.nn.Module):
+    """Linear read-outs of a scene's attributes from the text encoder's pooled state.
+
+    Trained jointly from scratch, the text encoder learned colour and background (the UNet
+    uses them from its first steps) but gave "top left" and "bottom right" almost the same
+    states (a distance of 1.8 against 83 for another background), so the UNet had no
+    position to read and never learned to place the shape. These heads make every
+    attribute a direction of the text states; only the text encoder is kept."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(hidden, len(v))
+                                          for k, v in ATTRIBUTES.items()})
+
+    def loss(self, pooled: torch.Tensor, scenes: list[Scene], keep: torch.Tensor) -> torch.Tensor:
+        if not keep.any():
+            return pooled.sum() * 0.0
+        total = pooled.new_zeros(())
+        for name, head in self.heads.items():
+            values = ATTRIBUTES[name]
+            labels = torch.tensor([values.index(getattr(s, name)) for s in scenes])
+            total = total + F.cross_entropy(head(pooled[keep]), labels[keep])
+        return total / len(self.heads)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -298,16 +349,19 @@ def encode_latents(vae, world: World, batch: int = 64) -> torch.Tensor:
 
 def train_unet(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, world: World,
                captions: Captions, r: Recipe, gen: torch.Generator, *, min_t: int = 0,
-               snr_weights: bool = True, desc: str = "3/5 unet+text") -> list[float]:
+               last_p: float = 0.0, snr_weights: bool = True,
+               desc: str = "3/5 unet+text") -> list[float]:
     """v-prediction with min-SNR-γ weights (``snr_weights``), timesteps from ``min_t`` up.
     min-SNR weighs the noisiest steps almost to nothing, and those decide where the shape
     goes: stage 3b trains them again, unweighted."""
+    heads = AttributeHeads(text_encoder.config.hidden_size)
     params = list(unet.parameters()) + list(text_encoder.parameters())
-    opt = torch.optim.AdamW(params, lr=r.unet_lr, weight_decay=1e-2)
+    opt = torch.optim.AdamW(params + list(heads.parameters()), lr=r.unet_lr, weight_decay=1e-2)
     ema = Ema([unet, text_encoder], r.ema)
     alphas = scheduler.alphas_cumprod.float()
     snr = alphas / (1 - alphas)
-    losses = []
+    losses: list[float] = []
+    auxes: list[float] = []
     unet.train()
     text_encoder.train()
     bar = tqdm(range(r.unet_steps), desc=desc, file=sys.stderr)
@@ -315,31 +369,64 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, 
         _set_lr(opt, _lr(step, r.unet_steps, r.unet_lr, r.warmup))
         idx = torch.randint(len(world.scenes), (r.unet_batch,), generator=gen)
         x0 = latents[idx]
-        texts = [captions(world.scenes[i]) for i in idx.tolist()]
-        t = torch.randint(min_t, scheduler.config.num_train_timesteps, (len(idx),),
-                          generator=gen)
+        scenes = [world.scenes[i] for i in idx.tolist()]
+        texts, keep = zip(*(captions(sc) for sc in scenes), strict=True)
+        last = scheduler.config.num_train_timesteps - 1
+        t = torch.randint(min_t, last + 1, (len(idx),), generator=gen)
+        if last_p:  # the pure-noise step, where only the words can say where the shape goes
+            t = torch.where(torch.rand(len(idx), generator=gen) < last_p, last, t)
         noise = torch.randn(x0.shape, generator=gen)
         noise = noise + r.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
         a = alphas[t].sqrt().view(-1, 1, 1, 1)
         s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1)
         xt = a * x0 + s * noise
         target = a * noise - s * x0  # v
-        hidden = text_encoder(_tokens(tokenizer, texts))[0]
-        pred = unet(xt, t, hidden).sample
-        weight = torch.clamp(snr[t], max=r.snr_gamma) / (snr[t] + 1) if snr_weights \
+        encoded = text_encoder(_tokens(tokenizer, list(texts)))
+        pred = unet(xt, t, encoded[0]).sample
+        # min-SNR-γ on the x0 error, floored at 1: plain min-SNR weighs the noisiest steps
+        # (SNR → 0, where the layout is decided) to nothing
+        weight = torch.clamp(snr[t], min=1.0, max=r.snr_gamma) / (snr[t] + 1) if snr_weights \
             else torch.ones_like(snr[t])
         loss = (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        if r.text_aux:
+            aux = heads.loss(encoded[1], scenes, torch.tensor(keep))
+            loss_total = loss + r.text_aux * aux
+        else:
+            loss_total = loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema.update(step)
         losses.append(float(loss))
-        bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+        auxes.append(float(aux) if r.text_aux else 0.0)
+        bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}", aux=f"{np.mean(auxes[-100:]):.3f}")
     ema.copy_to()
     unet.eval()
     text_encoder.eval()
     return losses
+
+
+def with_text_time_embedding(unet, seed: int):
+    """``unet`` with diffusers' text-time embedding (``addition_embed_type="text"``: the
+    prompt's states, attention-pooled, added to the timestep embedding), zero-initialised so
+    the UNet starts out painting exactly as before.
+
+    SD's UNet knows where it is only through its convolutions' zero padding. Through cross
+    attention alone it never learned to tie "top left" to a place (the words changed
+    nothing at the pure-noise step); a per-channel bias from the words meets that padding
+    in every ResNet, which makes a place a linear function of the words."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}  # no defaults list
+    grown = UNet2DConditionModel.from_config(
+        {**config, "addition_embed_type": "text", "addition_embed_type_num_heads": 4})
+    missing, unexpected = grown.load_state_dict(unet.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("add_embedding.") for k in missing), missing
+    torch.nn.init.zeros_(grown.add_embedding.norm2.weight)
+    torch.nn.init.zeros_(grown.add_embedding.norm2.bias)
+    return grown
 
 
 def clip_pixels(pixels: np.ndarray) -> torch.Tensor:
@@ -423,8 +510,8 @@ def train_looks(r: Recipe, cache: Path, adapters: Path, runs: Path, seed: int,
             rank=r.lora_rank, learning_rate=r.lora_lr, lr_scheduler="cosine",
             lr_warmup_steps=min(20, r.lora_steps // 5), steps=r.lora_steps,
             batch_size=r.lora_batch, seed=seed + k, test_split=0.1, random_crop=False,
-            flip=0.0, jitter=0.0, validation_prompts=["a red circle in the middle, on a blue "
-                                                      "background"],
+            flip=0.0, jitter=0.0, snr_gamma=r.lora_snr_gamma,
+            validation_prompts=["a red circle in the middle, on a blue background"],
             validation_inference_steps=12, log_every=10)
         settings = EngineSettings(model="tiny", cache=str(cache), adapters=str(adapters),
                                   threads=r.threads)
@@ -489,15 +576,24 @@ def build(r: Recipe, out: Path, clip_out: Path, *, cache: Path, adapters: Path, 
         tokenizer = clip_tokenizer()
         saved = _saved_pipeline(out)
         c["unet"], c["text_encoder"] = saved.unet, saved.text_encoder
-    if from_stage <= 4:  # "3b" is stage 4 on the command line
+    if from_stage <= 4 and r.layout_steps:  # "3b" is stage 4 on the command line
         t0 = time.time()
         _round_trip(c["unet"], c["text_encoder"])  # as if saved: a run from 3b starts here
-        layout = replace(r, unet_steps=r.layout_steps, unet_lr=r.layout_lr, warmup=50)
+        if r.text_time_embedding and c["unet"].config.get("addition_embed_type") is None:
+            c["unet"] = with_text_time_embedding(c["unet"], r.seed + 24)
+        layout = replace(r, unet_steps=r.layout_steps, unet_lr=r.layout_lr, warmup=50,
+                         text_aux=r.layout_text_aux)
         losses = train_unet(c["unet"], c["text_encoder"], tokenizer, c["scheduler"], latents,
                             world, Captions(r, adapters, r.seed + 26), layout,
-                            torch.Generator().manual_seed(r.seed + 25),
-                            min_t=r.layout_min_t, snr_weights=False, desc="3b layout")
+                            torch.Generator().manual_seed(r.seed + 25), last_p=1.0,
+                            snr_weights=False, desc="3b layout")
         loss["layout"] = float(np.mean(losses[-200:]))
+        restore = replace(layout, unet_steps=r.restore_steps, unet_lr=r.restore_lr)
+        losses = train_unet(c["unet"], c["text_encoder"], tokenizer, c["scheduler"], latents,
+                            world, Captions(r, adapters, r.seed + 28), restore,
+                            torch.Generator().manual_seed(r.seed + 27),
+                            last_p=r.restore_last_p, snr_weights=False, desc="3c restore")
+        loss["restore"] = float(np.mean(losses[-200:]))
         timings["layout_s"] = round(time.time() - t0, 1)
     if from_stage <= 3:
         t0 = time.time()
