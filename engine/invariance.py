@@ -41,6 +41,9 @@ def make_batch_invariant(*models: torch.nn.Module) -> None:
                 module.forward = partial(_rowwise_linear, module)
             elif type(module) is torch.nn.GroupNorm:
                 module.forward = partial(_contiguous_group_norm, module)
+            elif type(module).__name__ == "TextTimeEmbedding":
+                # the tiny UNet's text-time embedding pools the prompt with batched einsums
+                module.forward = partial(_per_sample, module.forward)
             elif isinstance(module, Attention):
                 # The VAE's spatial attention returns a channels-last view for N > 1 and a
                 # contiguous one for N = 1; later convs and norms then take other kernels.
@@ -55,6 +58,11 @@ def _rowwise_linear(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(
         [torch.nn.functional.linear(row, module.weight, module.bias) for row in x.split(1)]
     )
+
+
+def _per_sample(forward, x: torch.Tensor) -> torch.Tensor:
+    """``forward(x)`` one sample at a time, so a sample's result is its own."""
+    return torch.cat([forward(sample) for sample in x.split(1)])
 
 
 def _contiguous_group_norm(module: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
