@@ -209,9 +209,13 @@ class FakeBotAPI:
             self._next_message += 1
             return self._next_message
 
-    def _parse(self, req: BaseHTTPRequestHandler) -> tuple[dict, dict]:
+    def _parse(self, req: BaseHTTPRequestHandler) -> tuple[dict, dict] | None:
+        """The request's fields and files; None for a body cut short (the client died
+        mid-upload, as a bot killed with -9 does), which Telegram never acts on."""
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
+        if len(body) < length:
+            return None
         ctype = req.headers.get("Content-Type", "")
         params: dict[str, Any] = {}
         files: dict[str, bytes] = {}
@@ -242,7 +246,11 @@ class FakeBotAPI:
         except ValueError:
             return self._answer(req, 404, {"ok": False, "error_code": 404,
                                            "description": "Not Found"})
-        params, files = self._parse(req)
+        parsed = self._parse(req)
+        if parsed is None:
+            req.close_connection = True
+            return
+        params, files = parsed
         call = Call(token, method, params, files)
         with self._lock:
             self.calls.append(call)
@@ -464,7 +472,7 @@ def paintings(fake: FakeBotAPI, placeholder: bytes) -> dict[int, list[float]]:
     seen: dict[int, list[float]] = {}
     for c in fake.calls_to("sendPhoto"):
         request = reply_id(c.params)
-        if request is None:
+        if request is None or c.result is None:  # refused: nothing reached the chat
             continue
         if c.files.get("photo") == placeholder:
             status_of[c.result["message_id"]] = request
@@ -472,7 +480,7 @@ def paintings(fake: FakeBotAPI, placeholder: bytes) -> dict[int, list[float]]:
             seen.setdefault(request, []).append(c.at)
     for c in fake.calls_to("editMessageMedia"):
         request = status_of.get(int(c.params["message_id"]))
-        if request is not None:
+        if request is not None and c.result is not None:
             seen.setdefault(request, []).append(c.at)
     return seen
 
