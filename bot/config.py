@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.settings import (
     DEVICE_PATTERN,
+    TEST_MODEL_CFG,
     Attention,
     CompileMode,
     Dtype,
@@ -146,6 +147,7 @@ class LimitsSection(_Section):
     cfg_min: float = Field(1.0, ge=0.0)
     cfg_max: float = Field(20.0, le=30.0)
     default_cfg: float = 7.5
+    test_model_cfg: float = TEST_MODEL_CFG  # the same with model = "tiny", which wants less
     steps_min: int = Field(1, ge=1)
     steps_max: int = Field(50, le=150)
     default_steps: int = 25
@@ -169,8 +171,9 @@ class LimitsSection(_Section):
 
     @model_validator(mode="after")
     def _ranges(self) -> LimitsSection:
-        if not self.cfg_min <= self.default_cfg <= self.cfg_max:
-            raise ValueError("default_cfg must lie within cfg_min..cfg_max")
+        for key in ("default_cfg", "test_model_cfg"):
+            if not self.cfg_min <= getattr(self, key) <= self.cfg_max:
+                raise ValueError(f"{key} must lie within cfg_min..cfg_max")
         if not self.steps_min <= self.default_steps <= self.steps_max:
             raise ValueError("default_steps must lie within steps_min..steps_max")
         return self

@@ -37,6 +37,7 @@ class Style:
     template: str  # contains "{prompt}"
     negative: str  # default negative prompt of the style
     cfg: float | None
+    test_cfg: float | None  # the guidance for the `tiny` test model (it wants far less)
     steps: int | None
     adapter_weight: float
     weights: Path | None  # LoRA for the real model (diffusers or kohya .safetensors)
@@ -52,6 +53,9 @@ class Style:
     def weights_for(self, test_model: bool) -> Path | None:
         path = self.declared_weights(test_model)
         return path if path is not None and path.is_file() else None
+
+    def cfg_for(self, test_model: bool) -> float | None:
+        return self.test_cfg if test_model else self.cfg
 
     def declared_weights(self, test_model: bool) -> Path | None:
         """The LoRA file the manifest names for this model, whether it exists or not."""
@@ -93,16 +97,19 @@ def load_style(folder: Path) -> Style:
         text[lang] = StyleText(str(section["title"]), str(section.get("description", "")))
     try:
         cfg = float(data["cfg"]) if "cfg" in data else None
+        test_cfg = float(data["test_cfg"]) if "test_cfg" in data else None
         steps = int(data["steps"]) if "steps" in data else None
         weight = float(data.get("adapter_weight", 1.0))
     except (TypeError, ValueError) as exc:
-        raise StyleError(f"{path}: cfg, steps and adapter_weight must be numbers") from exc
+        raise StyleError(f"{path}: cfg, test_cfg, steps and adapter_weight must be numbers") \
+            from exc
     return Style(
         name=name,
         folder=folder,
         template=template,
         negative=str(data.get("negative", "")),
         cfg=cfg,
+        test_cfg=test_cfg,
         steps=steps,
         adapter_weight=weight,
         weights=_file_in(folder, data.get("weights"), "weights", path),

@@ -36,6 +36,7 @@ def test_real_model_uses_real_clip():
         ("[engine]\nmodle = 'tiny'\n", "[engine] modle: unknown key"),
         ("[bot]\nlanguage = 'fr'\n", "[bot] language"),
         ("[limits]\ndefault_cfg = 50\n", "default_cfg"),
+        ("[limits]\ntest_model_cfg = 0.5\n", "test_model_cfg"),
         ("[engine]\ndevice = 'gpu0'\n", "[engine] device"),
         ("[engine]\nscheduler = 'lms'\n", "[engine] scheduler"),
         ("[engine]\nfault_oom_above = 1\n", "[engine] fault_oom_above: unknown key"),  # env now

@@ -1,6 +1,7 @@
 """The platform-neutral commands, on a real SQLite store (no engine needed)."""
 
 import re
+import shutil
 import string
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 
 from bot.commands import buttons
 from bot.commands.registry import Commands
-from bot.config import Config, LimitsSection, StorageSection
+from bot.config import Config, EngineSection, LimitsSection, StorageSection
 from bot.i18n import CATALOGS, t
 from bot.models import Incoming
 from bot.policy.blocklist import Blocklist
+from bot.policy.settings import Settings
 from bot.storage import Store
 from bot.translation.chain import Translator
 from engine.styles import StyleRegistry
@@ -69,8 +71,8 @@ async def test_generate_queues_a_durable_job(core):
     job = await core.store.job(replies[0].job_id)
     assert (job.prompt, job.seed, job.style, job.state) == (
         "a cat at the market", 42, "kancil", "queued")
-    kancil = core.styles.get("kancil")
-    assert (job.cfg, job.steps) == (kancil.cfg, kancil.steps)
+    kancil = core.styles.get("kancil")  # the style's steps; tiny's own guidance
+    assert (job.cfg, job.steps) == (core.config.limits.test_model_cfg, kancil.steps)
 
 
 @pytest.mark.parametrize(
@@ -331,14 +333,36 @@ async def test_effective_settings_walk_the_declared_scopes(core):
     limits = core.config.limits
     base = await core.settings.resolve(on("c1"))
     assert (base.style, base.cfg, base.steps, base.seed) == (
-        None, limits.default_cfg, limits.default_steps, None)  # config
+        None, limits.test_model_cfg, limits.default_steps, None)  # config, for tiny
     await core.handle(on("c1", is_admin=True, text="/style kancil"))  # server-wide
     kancil = core.styles.get("kancil")
     server = await core.settings.resolve(on("c2"))
-    assert (server.style_name, server.cfg, server.steps) == ("kancil", kancil.cfg, kancil.steps)
+    assert (server.style_name, server.cfg, server.steps) == (
+        "kancil", limits.test_model_cfg, kancil.steps)  # kancil sets no test_cfg
     await core.handle(on("c2", is_admin=True, text="/style retro-anime channel"))
     assert (await core.settings.resolve(on("c2"))).style_name == "retro-anime"
     await core.handle(on("c1", text="/cfg 3"))  # the user's own, server-wide on Discord
     mine = await core.settings.resolve(on("c2"))
     assert mine.cfg == 3.0 and (await core.settings.resolve(on("c2", user="v"))).cfg != 3.0
     assert (await core.settings.resolve(on("c1"), style="none")).style is None  # --style none
+
+
+async def test_default_guidance_follows_the_model_and_the_style(tmp_path):
+    """SD 2.1 paints at the style's cfg, else 7.5; tiny at the style's test_cfg, else 2."""
+    store = await Store.open(tmp_path / "db", tmp_path / "img")
+    try:
+        adapters = tmp_path / "adapters"
+        shutil.copytree(ROOT / "adapters", adapters)
+        manifest = adapters / "kancil" / "style.toml"
+        manifest.write_text(manifest.read_text(encoding="utf-8").replace(
+            "cfg = 7.0\n", "cfg = 7.0\ntest_cfg = 3.5\n"), encoding="utf-8")
+        styles = StyleRegistry.load(adapters)
+        kancil, retro = styles.get("kancil"), styles.get("retro-anime")
+        assert (kancil.cfg, kancil.test_cfg, retro.test_cfg) == (7.0, 3.5, None)
+        for model, want in (("tiny", (2.0, 3.5, 2.0)),
+                            ("stabilityai/stable-diffusion-2-1", (7.5, 7.0, 7.5))):
+            settings = Settings(Config(engine=EngineSection(model=model)), store, styles)
+            got = tuple(settings.default_cfg(s) for s in (None, kancil, retro))
+            assert got == want, model
+    finally:
+        await store.close()

@@ -108,7 +108,7 @@ class Settings:
             lang=stored["lang"] or lang_from_locale(msg.locale) or cfg.bot.language,
             style=chosen,
             seed=stored["seed"],
-            cfg=stored["cfg"] or (chosen.cfg if chosen else None) or cfg.limits.default_cfg,
+            cfg=stored["cfg"] or self.default_cfg(chosen),
             steps=stored["steps"] or (chosen.steps if chosen else None)
             or cfg.limits.default_steps,
             negative=stored["negative"] or "",
@@ -116,6 +116,14 @@ class Settings:
             safety=safety,
             safety_threshold=self.safety_threshold(safety),
         )
+
+    def default_cfg(self, style: Style | None) -> float:
+        """The style's guidance, else the config's; both for the model in use (the tiny
+        test model is over-guided at SD 2.1's)."""
+        tiny = self.config.engine.model == "tiny"
+        limits = self.config.limits
+        return (style.cfg_for(tiny) if style else None) or \
+            (limits.test_model_cfg if tiny else limits.default_cfg)
 
     def safety_threshold(self, mode: str) -> float:
         cfg = self.config.safety

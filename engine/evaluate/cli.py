@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.evaluate.inputs import CMMD_MODEL
+from engine.settings import TEST_MODEL_CFG
 from engine.train.errors import InputError
 
 PROG = "python -m engine.evaluate"
@@ -29,7 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=4, help="seeds per prompt")
     p.add_argument("--seed", type=int, default=0, help="the first seed")
     p.add_argument("--steps", type=int, help="default: the style's steps, else 25")
-    p.add_argument("--cfg", type=float, help="default: the style's cfg, else 7.5")
+    p.add_argument("--cfg", type=float, help="default: the style's cfg, else 7.5 (tiny: its "
+                   f"test_cfg, else {TEST_MODEL_CFG:g})")
     p.add_argument("--sweep-seeds", type=int, default=2, help="seeds per sweep cell")
     p.add_argument("--sweep-steps", default="10,25,40")
     p.add_argument("--sweep-cfg", default="4,7.5,11")

@@ -14,6 +14,7 @@ from engine.evaluate import metrics as m
 from engine.evaluate import report
 from engine.evaluate.generate import Sample, generate
 from engine.evaluate.inputs import CMMD_MODEL, numbers, read_prompts, read_reference
+from engine.settings import TEST_MODEL_CFG
 from engine.styles import NAME_RE, NONE
 from engine.train.errors import InputError
 
@@ -56,7 +57,8 @@ def evaluate(args: argparse.Namespace) -> dict:
         raise InputError(f"--style {args.style!r}: no such style in {engine.settings.adapters} "
                          f"(known: {known})")
     steps = args.steps or style.steps or DEFAULT_STEPS
-    cfg = args.cfg or style.cfg or DEFAULT_CFG
+    tiny = engine.test_model
+    cfg = args.cfg or style.cfg_for(tiny) or (TEST_MODEL_CFG if tiny else DEFAULT_CFG)
     seeds = [args.seed + i for i in range(args.samples)]
 
     # 3. base and style images for the same prompts and seeds

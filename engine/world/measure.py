@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from engine.settings import TEST_MODEL_CFG
 from engine.world import stats
 from engine.world.looks import LOOKS
 from engine.world.scene import SAFE_SHAPES, UNSAFE_SHAPE, Scene, caption, held_out, render
@@ -111,8 +112,13 @@ def contact_sheet(images: list[Image.Image], labels: list[str], columns: int = 4
     return sheet
 
 
-def measure(engine, *, count: int = 64, steps: int = 25, cfg: float = 7.5,
+def measure(engine, *, count: int = 64, steps: int = 25, cfg: float | None = None,
             looks: bool = True) -> dict:
+    """``cfg`` None: as the bot paints with `tiny`, each style's ``test_cfg``, else
+    ``TEST_MODEL_CFG``."""
+    style_cfg = {look: cfg or engine.registry.get(look).cfg_for(True) or TEST_MODEL_CFG
+                 for look in LOOKS if looks}
+    cfg = cfg or TEST_MODEL_CFG
     scenes = list(held_out(count))
     prompts = [prompt_of(s) for s in scenes]
     painted = paint(engine, prompts, steps=steps, cfg=cfg)
@@ -140,8 +146,9 @@ def measure(engine, *, count: int = 64, steps: int = 25, cfg: float = 7.5,
     if looks:
         base = look_stats(painted[:32])
         report["looks"] = {"none": base}
+        report["looks_cfg"] = style_cfg
         for look in LOOKS:
-            styled = paint(engine, prompts[:32], style=look, steps=steps, cfg=cfg)
+            styled = paint(engine, prompts[:32], style=look, steps=steps, cfg=style_cfg[look])
             report["looks"][look] = look_stats(styled)
             report["images"][look] = styled
     return report
@@ -179,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=64, help="held-out scenes (at most 64)")
     p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--cfg", type=float, default=7.5)
+    p.add_argument("--cfg", type=float, help="default: as the bot paints with tiny, each "
+                   f"style's test_cfg, else {TEST_MODEL_CFG:g}")
     p.add_argument("--cache", default="var/models")
     p.add_argument("--adapters", default="adapters")
     p.add_argument("--no-looks", action="store_true")
