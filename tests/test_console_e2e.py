@@ -56,7 +56,7 @@ def test_same_settings_give_the_same_image_with_a_full_caption(tmp_path):
     assert first != third  # another style
     for caption in captions(run.stdout).values():
         assert "Prompt: kucing lucu di pasar" in caption
-        assert "Seed: 42" in caption and "CFG: 7" in caption and "Steps: 3" in caption
+        assert "Seed: 42" in caption and "CFG: 2" in caption and "Steps: 3" in caption
         assert re.search(r"CLIP: \d+\.\d \(test model\)", caption), caption
     assert "Style: Kancil storybook" in captions(run.stdout)[min(saved)]
 
