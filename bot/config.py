@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.settings import (
+    DEFAULT_CFG,
     DEVICE_PATTERN,
     TEST_MODEL_CFG,
     Attention,
@@ -146,7 +147,7 @@ class LimitsSection(_Section):
     negative_max_chars: int = Field(500, ge=0, le=20000)
     cfg_min: float = Field(1.0, ge=0.0)
     cfg_max: float = Field(20.0, le=30.0)
-    default_cfg: float = 7.5
+    default_cfg: float = DEFAULT_CFG
     test_model_cfg: float = TEST_MODEL_CFG  # the same with model = "tiny", which wants less
     steps_min: int = Field(1, ge=1)
     steps_max: int = Field(50, le=150)

@@ -26,6 +26,7 @@ ATTENTIONS: tuple[str, ...] = get_args(Attention)
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 UNSAFE_ACTIONS: tuple[str, ...] = get_args(UnsafeAction)
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+DEFAULT_CFG = 7.5  # SD 2.1's guidance when neither the user nor the style sets one
 # The guidance scale the `tiny` model paints best at, when neither the user nor the style
 # sets one. Its captions say everything a picture holds, so its conditional and
 # unconditional predictions lie far apart and SD 2.1's 7.5 overshoots them: colours wash

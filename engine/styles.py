@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.settings import DEFAULT_CFG, TEST_MODEL_CFG
+
 MANIFEST = "style.toml"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 NONE = "none"  # the base model, no template, adapters disabled
@@ -54,9 +56,6 @@ class Style:
         path = self.declared_weights(test_model)
         return path if path is not None and path.is_file() else None
 
-    def cfg_for(self, test_model: bool) -> float | None:
-        return self.test_cfg if test_model else self.cfg
-
     def declared_weights(self, test_model: bool) -> Path | None:
         """The LoRA file the manifest names for this model, whether it exists or not."""
         return self.test_weights if test_model else self.weights
@@ -74,6 +73,14 @@ def _file_in(folder: Path, value: object, key: str, where: Path) -> Path | None:
     if not isinstance(value, str) or "/" in value or "\\" in value or value.startswith("."):
         raise StyleError(f"{where}: '{key}' must be a file name inside the style folder")
     return folder / value
+
+
+def default_cfg(style: Style | None, test_model: bool, *, real: float = DEFAULT_CFG,
+                test: float = TEST_MODEL_CFG) -> float:
+    """The guidance when the user sets none: the style's for the model in use (``test_cfg``
+    for `tiny`, ``cfg`` for SD 2.1), else that model's default."""
+    own = (style.test_cfg if test_model else style.cfg) if style else None
+    return own or (test if test_model else real)
 
 
 def load_style(folder: Path) -> Style:

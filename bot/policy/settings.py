@@ -20,6 +20,7 @@ from bot.i18n import lang_from_locale
 from bot.models import ChatSettings, Incoming, UserSettings
 from bot.storage import Store
 from engine.styles import NONE, Style, StyleRegistry
+from engine.styles import default_cfg as model_default_cfg
 
 
 class Scope(StrEnum):
@@ -118,12 +119,11 @@ class Settings:
         )
 
     def default_cfg(self, style: Style | None) -> float:
-        """The style's guidance, else the config's; both for the model in use (the tiny
-        test model is over-guided at SD 2.1's)."""
-        tiny = self.config.engine.model == "tiny"
+        """The guidance for the model in use when the user sets none (the config's
+        defaults in place of the engine's)."""
         limits = self.config.limits
-        return (style.cfg_for(tiny) if style else None) or \
-            (limits.test_model_cfg if tiny else limits.default_cfg)
+        return model_default_cfg(style, self.config.engine.model == "tiny",
+                                 real=limits.default_cfg, test=limits.test_model_cfg)
 
     def safety_threshold(self, mode: str) -> float:
         cfg = self.config.safety

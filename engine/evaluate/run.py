@@ -14,12 +14,11 @@ from engine.evaluate import metrics as m
 from engine.evaluate import report
 from engine.evaluate.generate import Sample, generate
 from engine.evaluate.inputs import CMMD_MODEL, numbers, read_prompts, read_reference
-from engine.settings import TEST_MODEL_CFG
-from engine.styles import NAME_RE, NONE
+from engine.styles import NAME_RE, NONE, default_cfg
 from engine.train.errors import InputError
 
 log = logging.getLogger("pelukis.evaluate")
-DEFAULT_STEPS, DEFAULT_CFG = 25, 7.5
+DEFAULT_STEPS = 25
 
 
 def _engine(args: argparse.Namespace):
@@ -57,8 +56,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         raise InputError(f"--style {args.style!r}: no such style in {engine.settings.adapters} "
                          f"(known: {known})")
     steps = args.steps or style.steps or DEFAULT_STEPS
-    tiny = engine.test_model
-    cfg = args.cfg or style.cfg_for(tiny) or (TEST_MODEL_CFG if tiny else DEFAULT_CFG)
+    cfg = args.cfg or default_cfg(style, engine.test_model)
     seeds = [args.seed + i for i in range(args.samples)]
 
     # 3. base and style images for the same prompts and seeds

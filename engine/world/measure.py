@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from engine.settings import TEST_MODEL_CFG
+from engine.styles import default_cfg
 from engine.world import stats
 from engine.world.looks import LOOKS
 from engine.world.scene import SAFE_SHAPES, UNSAFE_SHAPE, Scene, caption, held_out, render
@@ -116,9 +117,9 @@ def measure(engine, *, count: int = 64, steps: int = 25, cfg: float | None = Non
             looks: bool = True) -> dict:
     """``cfg`` None: as the bot paints with `tiny`, each style's ``test_cfg``, else
     ``TEST_MODEL_CFG``."""
-    style_cfg = {look: cfg or engine.registry.get(look).cfg_for(True) or TEST_MODEL_CFG
+    style_cfg = {look: cfg or default_cfg(engine.registry.get(look), True)
                  for look in LOOKS if looks}
-    cfg = cfg or TEST_MODEL_CFG
+    cfg = cfg or default_cfg(None, True)
     scenes = list(held_out(count))
     prompts = [prompt_of(s) for s in scenes]
     painted = paint(engine, prompts, steps=steps, cfg=cfg)
