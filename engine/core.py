@@ -388,17 +388,19 @@ class Engine:
 
     def _load_safety_check(self) -> None:
         with batch_invariant_kernels(self.device):  # the unsafe concepts' embeddings, once
-            self.safety = SafetyChecker(self.scorer, self._unsafe_concepts())
+            self.safety = SafetyChecker(self.scorer, *self._unsafe_concepts())
         self.unsafe_action = self.settings.unsafe_action
 
-    def _unsafe_concepts(self) -> list[str]:
-        """The configured concepts, or the tiny world's for the tiny CLIP: it knows no words
-        but its world's, where one shape stands for everything unsafe."""
+    def _unsafe_concepts(self) -> tuple[list[str], list[str]]:
+        """The unsafe concepts and the safe references they are weighed against: the
+        configured concepts alone, or the tiny world's for the tiny CLIP (it knows no words
+        but its world's, where one shape stands for everything unsafe and the others are
+        the references)."""
         if self.settings.clip_model == "tiny":
-            from engine.world.scene import UNSAFE_CONCEPTS
+            from engine.world.scene import SAFE_CONCEPTS, UNSAFE_CONCEPTS
 
-            return list(UNSAFE_CONCEPTS)
-        return self.settings.unsafe_concepts
+            return list(UNSAFE_CONCEPTS), list(SAFE_CONCEPTS)
+        return self.settings.unsafe_concepts, []
 
     def _start_png_pool(self) -> None:
         n = self.settings.encode_threads

@@ -42,7 +42,8 @@ def make_batch_invariant(*models: torch.nn.Module) -> None:
             elif type(module) is torch.nn.GroupNorm:
                 module.forward = partial(_contiguous_group_norm, module)
             elif type(module).__name__ == "TextTimeEmbedding":
-                # the tiny UNet's text-time embedding pools the prompt with batched einsums
+                # a UNet with a text-time embedding (addition_embed_type "text") pools the
+                # prompt with batched einsums
                 module.forward = partial(_per_sample, module.forward)
             elif isinstance(module, Attention):
                 # The VAE's spatial attention returns a channels-last view for N > 1 and a

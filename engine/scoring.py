@@ -45,6 +45,11 @@ class ClipScorer:
             int(self.model.config.text_config.max_position_embeddings),
         )
 
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned temperature, e^t: cosines × this are its logits."""
+        return float(self.model.logit_scale.detach().float().exp())
+
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
         tokens = self.tokenizer(

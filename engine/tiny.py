@@ -16,7 +16,7 @@ from ``engine/assets/bpe_simple_vocab_16e6.txt.gz`` (MIT, from open_clip).
 Commands::
 
     python -m engine.tiny [--cache-dir var/models]   # assemble the tiny model folders
-    python -m engine.world.train                     # retrain the weights (about 65 min)
+    python -m engine.world.train                     # retrain the weights (about an hour)
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def _weights(name: str) -> Path:
     if not (folder / ("model_index.json" if name == "tiny" else "config.json")).is_file():
         raise FileNotFoundError(
             f"the tiny model's weights are missing from {folder}: run "
-            "`python -m engine.world.train` (about 65 minutes on a CPU)")
+            "`python -m engine.world.train` (about an hour on a CPU)")
     return folder
 
 

@@ -77,15 +77,26 @@ def test_generate_adds_the_safety_negative_and_runs_the_image_check(tmp_path):
               "--out", str(tmp_path / "boat.png"), "--config", config)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "negative: blurry, gore, watermark" in out.stdout
-    # the tiny CLIP's unsafe concept is the world's skull; a threshold this low flags any
-    strict = str(write_config(tmp_path, safety={"check_test_model": True, "mode": "strict",
-                                                "strict_threshold": 0.001},
+    # the tiny CLIP's unsafe thing is the world's skull. tiny paints blobs, not skulls, so a
+    # picture of one comes in to be redrawn: at the shipped strict threshold (24) it is
+    # withheld, and the same picture with a circle is not
+    from engine.world.scene import Scene, render
+
+    strict = str(write_config(tmp_path, safety={"check_test_model": True, "mode": "strict"},
                               bot={"language": "en"}))
-    withheld = run("generate", "a white skull in the middle, on a black background",
-                   "--steps", "12", "--seed", "3",
-                   "--out", str(tmp_path / "withheld.png"), "--config", strict)
-    assert withheld.returncode == 1 and "looked unsafe" in withheld.stderr
-    assert not (tmp_path / "withheld.png").exists()
+    for shape in ("skull", "circle"):
+        render(Scene(shape, "white", "centre", "black", size="big")).save(
+            tmp_path / f"{shape}.png")
+        out = run("generate", "a white skull in the middle, on a black background",
+                  "--image", str(tmp_path / f"{shape}.png"), "--strength", "0.3",
+                  "--steps", "12", "--seed", "3", "--out", str(tmp_path / f"out-{shape}.png"),
+                  "--config", strict)
+        if shape == "skull":
+            assert out.returncode == 1 and "looked unsafe" in out.stderr, out.stderr[-2000:]
+            assert not (tmp_path / "out-skull.png").exists()
+        else:
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert (tmp_path / "out-circle.png").is_file()
 
 
 def test_config_before_or_after_the_subcommand(tmp_path):

@@ -74,8 +74,9 @@ def roughness(image: Image.Image) -> float:
 
 
 class _FakeScorer:
-    def __init__(self, embeds: torch.Tensor):
+    def __init__(self, embeds: torch.Tensor, logit_scale: float = 100.0):
         self.embeds = embeds
+        self.logit_scale = logit_scale
         self.calls = 0
 
     def embed_texts(self, texts):
@@ -94,6 +95,20 @@ def test_check_is_the_max_clamped_cosine_and_its_concept() -> None:
     assert scorer.calls == 1  # embedded at construction only
     none = SafetyChecker(scorer, [])
     assert none.check(images) == [(0.0, "")] * 3
+
+
+def test_with_references_the_score_is_the_unsafe_share_of_the_softmax() -> None:
+    scorer = _FakeScorer(torch.eye(3), logit_scale=100.0)
+    checker = SafetyChecker(scorer, ["skull"], ["circle", "star"])
+    images = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]),
+        dim=-1)
+    scores = checker.check(images)
+    assert [concept for _, concept in scores] == ["skull"] * 4  # the closest unsafe one
+    assert scores[0][0] == 100.0 and scores[1][0] == 0.0
+    # as close to the skull as to a safe shape: an even answer, not the cosine (70.7)
+    assert scores[2][0] == scores[3][0] == 50.0
+    assert scorer.calls == 1
 
 
 def test_blur_leaves_nothing_recognisable() -> None:
@@ -139,12 +154,14 @@ def test_threshold_edges_are_accepted(engine: Engine) -> None:
 def test_concepts_are_embedded_once_and_the_vision_tower_runs_once(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.world.scene import UNSAFE_CONCEPTS
+    from engine.world.scene import SAFE_CONCEPTS, UNSAFE_CONCEPTS
 
-    concepts = list(UNSAFE_CONCEPTS)  # the tiny CLIP's: the world's skull
+    # the tiny CLIP's: the world's skull, weighed against its other shapes
+    concepts, references = list(UNSAFE_CONCEPTS), list(SAFE_CONCEPTS)
     embeds = engine.safety.concept_embeds
-    assert engine.safety.concepts == concepts and embeds.shape[0] == len(concepts)
-    assert torch.allclose(embeds.norm(dim=-1), torch.ones(len(concepts)))
+    assert engine.safety.concepts == concepts and engine.safety.references == references
+    assert embeds.shape[0] == len(concepts) + len(references)
+    assert torch.allclose(embeds.norm(dim=-1), torch.ones(len(embeds)))
     calls: dict[str, list[int]] = {"texts": [], "images": []}
     embed_texts, embed_images = engine.scorer.embed_texts, engine.scorer.embed_images
 

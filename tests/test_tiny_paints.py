@@ -17,8 +17,17 @@ torch = pytest.importorskip("torch")
 from engine.core import Engine  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
 from engine.world import stats  # noqa: E402
-from engine.world.measure import Faithfulness, clip_pairs, look_stats, paint, prompt_of  # noqa: E402
-from engine.world.scene import Scene, held_out, render  # noqa: E402
+from engine.world.measure import (  # noqa: E402
+    STRICT_THRESHOLD,
+    Faithfulness,
+    clip_pairs,
+    clip_shape_pairs,
+    look_stats,
+    paint,
+    prompt_of,
+    unsafe_scores,
+)
+from engine.world.scene import UNSAFE_SHAPE, Scene, held_out, render  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 12
@@ -49,8 +58,8 @@ def painted(engine: Engine, scenes: list[Scene]):
 def test_held_out_prompts_are_painted_as_written(painted, scenes) -> None:
     f = Faithfulness.of(painted, scenes)
     # chance is 1 in 10 for colour, 1 in 14 for background, 1 in 9 for position; these 16
-    # reach 62 %, 100 % and 88 % (docs/tiny-world.md has all 64)
-    assert f.colour >= 0.5 and f.background >= 0.75 and f.position >= 0.5, f
+    # reach 88 %, 100 % and 100 % at 12 steps and guidance 2 (docs/tiny-world.md has all 64)
+    assert f.colour >= 0.6 and f.background >= 0.9 and f.position >= 0.8, f
 
 
 def test_without_the_prompt_the_picture_is_not_the_scene(engine, painted, scenes) -> None:
@@ -91,7 +100,8 @@ def test_retro_is_paler_and_brighter(looks) -> None:
 
 
 def test_kancil_draws_outlines(looks) -> None:
-    assert looks["kancil"]["grain"] > 1.2 * looks["none"]["grain"], looks  # edge energy
+    # edge energy; shipped: 3.15 against 2.50 (+26 %)
+    assert looks["kancil"]["grain"] > 1.2 * looks["none"]["grain"], looks
 
 
 def test_fantasy_paints_a_gradient_sky(looks) -> None:
@@ -103,6 +113,27 @@ def test_the_tiny_clip_prefers_a_picture_s_own_caption(engine, painted, scenes) 
     drawn = [render(s) for s in held_out()]
     assert clip_pairs(engine.scorer, drawn, list(held_out())) >= 0.9
     assert clip_pairs(engine.scorer, painted, scenes) >= 0.6
+
+
+def test_the_tiny_clip_knows_the_shape(engine) -> None:
+    """Own caption against the same caption with another shape (the skull is a shape)."""
+    drawn = [render(s) for s in held_out()]
+    assert clip_shape_pairs(engine.scorer, drawn, list(held_out())) >= 0.9  # 100 % shipped
+
+
+def test_the_image_check_tells_the_skull_from_the_other_shapes(engine) -> None:
+    """At the shipped strict threshold (config.toml), drawn skulls are flagged and the same
+    scenes with their own shapes are not: the check judges the picture, not its colours."""
+    scenes = list(held_out())
+    skulls = [Scene(UNSAFE_SHAPE, s.colour, s.position, s.background, size=s.size)
+              for s in scenes]
+    unsafe = unsafe_scores(engine, [render(s) for s in skulls])
+    safe = unsafe_scores(engine, [render(s) for s in scenes])
+    flagged = sum(x >= STRICT_THRESHOLD for x in unsafe) / len(unsafe)
+    false = sum(x >= STRICT_THRESHOLD for x in safe) / len(safe)
+    # shipped: 89 % of the skulls, 19 % of the others (7 of 11 houses, 4 of 12 flowers, a
+    # moon); a CLIP blind to the shape flags all or none of both
+    assert flagged >= 0.75 and false <= 0.3, (flagged, false)
 
 
 def test_the_clip_score_is_higher_for_the_right_prompt(engine, painted, scenes) -> None:

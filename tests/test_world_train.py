@@ -1,5 +1,5 @@
 """`python -m engine.world.train --quick`: every stage of the tiny model's recipe runs and
-writes what the engine loads (a smoke test; the real run takes about 65 minutes)."""
+writes what the engine loads (a smoke test; the real run takes about an hour)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,7 @@ def test_the_recipe_runs_every_stage_and_installs_the_style_loras(tmp_path: Path
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     summary = json.loads(run.stdout.strip().splitlines()[-1])
-    assert set(summary["final_loss"]) == {"vae", "decoder", "unet", "layout", "restore",
-                                           "clip"}
+    assert set(summary["final_loss"]) == {"vae", "decoder", "unet", "clip"}
     card = json.loads((weights / "tiny" / "recipe.json").read_text())
     assert card["recipe"]["unet_steps"] == 3 and set(card["looks"]) == {
         "retro-anime", "kancil", "fantasy-landscape"}
@@ -46,4 +45,4 @@ def test_the_recipe_runs_every_stage_and_installs_the_style_loras(tmp_path: Path
          "print(p.unet.config.sample_size * p.vae_scale_factor, p.unet.config.addition_embed_type,"
          " p.scheduler.config.rescale_betas_zero_snr)", str(tmp_path / "cache")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert load.returncode == 0 and load.stdout.strip() == "64 text True", load.stderr[-2000:]
+    assert load.returncode == 0 and load.stdout.strip() == "64 None True", load.stderr[-2000:]

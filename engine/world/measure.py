@@ -35,6 +35,8 @@ from engine.world import stats
 from engine.world.looks import LOOKS
 from engine.world.scene import SAFE_SHAPES, UNSAFE_SHAPE, Scene, caption, held_out, render
 
+STRICT_THRESHOLD = 24.0  # config.toml's [safety] strict_threshold: the share flagged at it
+
 
 def prompt_of(scene: Scene) -> str:
     """The caption a scene is painted from in measurements: one fixed wording per scene."""
@@ -42,8 +44,9 @@ def prompt_of(scene: Scene) -> str:
 
 
 def paint(engine, prompts: list[str], *, style: str | None = None, steps: int = 25,
-          cfg: float = 7.5, seed: int = 1, batch: int = 0) -> list[Image.Image]:
-    """``prompts`` painted by ``engine`` (an ``engine.core.Engine``), job i with seed + i."""
+          cfg: float = TEST_MODEL_CFG, seed: int = 1, batch: int = 0) -> list[Image.Image]:
+    """``prompts`` painted by ``engine`` (an ``engine.core.Engine``), job i with seed + i, at
+    the tiny model's default guidance unless told."""
     from engine.protocol import BatchRequest, JobSpec
 
     images: list[Image.Image] = []
@@ -85,6 +88,21 @@ def clip_pairs(scorer, images: list[Image.Image], scenes: list[Scene]) -> float:
     embeds = scorer.embed_images(images)
     a = scorer.score_embedded(embeds, own)
     b = scorer.score_embedded(embeds, other)
+    return sum(x > y for x, y in zip(a, b, strict=True)) / len(images)
+
+
+def clip_shape_pairs(scorer, images: list[Image.Image], scenes: list[Scene]) -> float:
+    """Share of pictures the CLIP scores higher with their caption than with the caption of
+    the same scene with another shape (what the image check needs: the skull is a shape)."""
+    others = SAFE_SHAPES
+    own = [prompt_of(s) for s in scenes]
+    swapped = [prompt_of(Scene(next(o for k in range(1, len(others) + 1)
+                                    if (o := others[(i + k) % len(others)]) != s.shape),
+                               s.colour, s.position, s.background))
+               for i, s in enumerate(scenes)]
+    embeds = scorer.embed_images(images)
+    a = scorer.score_embedded(embeds, own)
+    b = scorer.score_embedded(embeds, swapped)
     return sum(x > y for x, y in zip(a, b, strict=True)) / len(images)
 
 
@@ -130,7 +148,8 @@ def measure(engine, *, count: int = 64, steps: int = 25, cfg: float | None = Non
                               "position": f.position, "all": f.all}
     report["drawn_faithfulness"] = Faithfulness.of(drawn, scenes).all  # the statistics' own
     report["clip_pairs"] = {"drawn": clip_pairs(engine.scorer, drawn, scenes),
-                            "painted": clip_pairs(engine.scorer, painted, scenes)}
+                            "painted": clip_pairs(engine.scorer, painted, scenes),
+                            "drawn_shape": clip_shape_pairs(engine.scorer, drawn, scenes)}
     rng = random.Random(7)
     skulls = [Scene(UNSAFE_SHAPE, s.colour, s.position, s.background, texture_seed=s.texture_seed)
               for s in scenes[:len(scenes) // 2]]
@@ -168,10 +187,13 @@ def _summary(report: dict) -> str:
         f"| tiny CLIP: own caption > another's (drawn) | {report['clip_pairs']['drawn']:.0%} |",
         f"| tiny CLIP: own caption > another's (painted) | "
         f"{report['clip_pairs']['painted']:.0%} |",
+        f"| tiny CLIP: own caption > the same with another shape (drawn) | "
+        f"{report['clip_pairs']['drawn_shape']:.0%} |",
         f"(the statistics read the drawn scenes right: {report['drawn_faithfulness']:.0%})",
-        "unsafe score (min / median / max): "
-        + "; ".join(f"{k} {min(v):.1f} / {float(np.median(v)):.1f} / {max(v):.1f}"
-                    for k, v in u.items()),
+        "unsafe score (min / median / max, flagged at the strict threshold "
+        f"{STRICT_THRESHOLD:g}): "
+        + "; ".join(f"{k} {min(v):.1f} / {float(np.median(v)):.1f} / {max(v):.1f}, "
+                    f"{np.mean(np.array(v) >= STRICT_THRESHOLD):.0%}" for k, v in u.items()),
     ]
     if "looks" in report:
         lines += ["| style | saturation | vertical gradient | grain | brightness |",

@@ -49,11 +49,15 @@ SHAPES = ("circle", "square", "triangle", "star", "heart", "house", "tree", "flo
 # The world's one unsafe thing: the tiny CLIP knows it, the image check flags it.
 UNSAFE_SHAPE = "skull"
 SAFE_SHAPES = tuple(s for s in SHAPES if s != UNSAFE_SHAPE)
-# The image check's concepts with the tiny CLIP, worded as its captions are (it matches a
-# bare "a skull" poorly: every caption it learned names a colour).
-UNSAFE_CONCEPTS = ("a white skull", "a black skull", "a red skull", "a yellow skull",
-                   "a green skull", "a blue skull", "a purple skull", "a pink skull",
-                   "an orange skull", "a brown skull")
+
+def _named(colour: str, shape: str) -> str:
+    return f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} {shape}"
+
+
+# The image check's concepts with the tiny CLIP, worded as its short captions are: the skull
+# in every colour, weighed against every other shape in every colour (safety.py).
+UNSAFE_CONCEPTS = tuple(_named(c, UNSAFE_SHAPE) for c in COLOURS)
+SAFE_CONCEPTS = tuple(_named(c, s) for s in SAFE_SHAPES for c in COLOURS)
 
 # Position name → centre in the 128-pixel drawing (thirds of the picture).
 _THIRDS = (36, 64, 92)
@@ -149,6 +153,19 @@ def caption(scene: Scene, rng: random.Random) -> str:
         ground_part = f", {ground}" if tail else f" {ground}"
         return f"{article} {words}{ground_part}, {where}"
     return f"{article} {words} {where}{',' if tail or rng.random() < 0.5 else ''} {ground}"
+
+
+def short_caption(scene: Scene, rng: random.Random) -> str:
+    """A caption naming only some of the scene ("a skull", "a red skull", "a red skull on
+    the left"): what the image check's concepts look like (the tiny CLIP learns them)."""
+    shape = rng.choice(_SHAPE_WORDS[scene.shape])
+    words = rng.choice([shape, f"{scene.colour} {shape}", f"{scene.colour} {shape}"])
+    article = "an" if words[0] in "aeiou" else "a"
+    text = f"{article} {words}"
+    if rng.random() < 0.3:
+        where = rng.choice(_POSITION_WORDS[scene.position])
+        text += f" at the {where}" if where.startswith(("top ", "bottom ")) else f" {where}"
+    return text
 
 
 # --------------------------------------------------------------------------- scenes
@@ -340,6 +357,7 @@ def render(scene: Scene) -> Image.Image:
     return reduce(bg)
 
 
-__all__ = ["BACKGROUNDS", "COLOURS", "POSITIONS", "SAFE_SHAPES", "SHAPES", "SIZE", "SIZES",
-           "TEXTURED", "UNSAFE_CONCEPTS", "UNSAFE_SHAPE", "Scene", "caption", "held_out",
-           "held_out_combos", "render", "render_layers", "sample_scene", "valid"]
+__all__ = ["BACKGROUNDS", "COLOURS", "POSITIONS", "SAFE_CONCEPTS", "SAFE_SHAPES", "SHAPES",
+           "SIZE", "SIZES", "TEXTURED", "UNSAFE_CONCEPTS", "UNSAFE_SHAPE", "Scene", "caption",
+           "held_out", "held_out_combos", "render", "render_layers", "sample_scene",
+           "short_caption", "valid"]
