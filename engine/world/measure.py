@@ -76,34 +76,36 @@ class Faithfulness:
                    share("all"))
 
 
-def clip_pairs(scorer, images: list[Image.Image], scenes: list[Scene]) -> float:
-    """Share of pictures the CLIP scores higher with their caption than with the caption of
-    the next scene that differs in colour, background or position."""
-    own = [prompt_of(s) for s in scenes]
-    other = []
-    for i, s in enumerate(scenes):
-        j = next(k % len(scenes) for k in range(i + 1, i + len(scenes))
-                 if scenes[k % len(scenes)].combo != s.combo)
-        other.append(prompt_of(scenes[j]))
+def _prefers_own(scorer, images: list[Image.Image], own: list[str], other: list[str]) -> float:
+    """Share of pictures the CLIP scores higher with ``own`` than with ``other``."""
     embeds = scorer.embed_images(images)
     a = scorer.score_embedded(embeds, own)
     b = scorer.score_embedded(embeds, other)
     return sum(x > y for x, y in zip(a, b, strict=True)) / len(images)
 
 
+def clip_pairs(scorer, images: list[Image.Image], scenes: list[Scene]) -> float:
+    """Share of pictures the CLIP scores higher with their caption than with the caption of
+    the next scene that differs in colour, background or position."""
+    other = []
+    for i, s in enumerate(scenes):
+        j = next(k % len(scenes) for k in range(i + 1, i + len(scenes))
+                 if scenes[k % len(scenes)].combo != s.combo)
+        other.append(prompt_of(scenes[j]))
+    return _prefers_own(scorer, images, [prompt_of(s) for s in scenes], other)
+
+
 def clip_shape_pairs(scorer, images: list[Image.Image], scenes: list[Scene]) -> float:
     """Share of pictures the CLIP scores higher with their caption than with the caption of
     the same scene with another shape (what the image check needs: the skull is a shape)."""
-    others = SAFE_SHAPES
-    own = [prompt_of(s) for s in scenes]
-    swapped = [prompt_of(Scene(next(o for k in range(1, len(others) + 1)
-                                    if (o := others[(i + k) % len(others)]) != s.shape),
-                               s.colour, s.position, s.background))
-               for i, s in enumerate(scenes)]
-    embeds = scorer.embed_images(images)
-    a = scorer.score_embedded(embeds, own)
-    b = scorer.score_embedded(embeds, swapped)
-    return sum(x > y for x, y in zip(a, b, strict=True)) / len(images)
+    n = len(SAFE_SHAPES)
+    swapped = []
+    for i, s in enumerate(scenes):  # the next safe shape in turn, skipping the scene's own
+        shape = SAFE_SHAPES[(i + 1) % n]
+        if shape == s.shape:
+            shape = SAFE_SHAPES[(i + 2) % n]
+        swapped.append(prompt_of(Scene(shape, s.colour, s.position, s.background)))
+    return _prefers_own(scorer, images, [prompt_of(s) for s in scenes], swapped)
 
 
 def unsafe_scores(engine, images: list[Image.Image]) -> list[float]:

@@ -50,14 +50,16 @@ SHAPES = ("circle", "square", "triangle", "star", "heart", "house", "tree", "flo
 UNSAFE_SHAPE = "skull"
 SAFE_SHAPES = tuple(s for s in SHAPES if s != UNSAFE_SHAPE)
 
-def _named(colour: str, shape: str) -> str:
-    return f"{'an' if colour[0] in 'aeiou' else 'a'} {colour} {shape}"
+
+def _a(words: str) -> str:
+    """``words`` with their indefinite article ("a red skull", "an orange skull")."""
+    return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
 
 
 # The image check's concepts with the tiny CLIP, worded as its short captions are: the skull
 # in every colour, weighed against every other shape in every colour (safety.py).
-UNSAFE_CONCEPTS = tuple(_named(c, UNSAFE_SHAPE) for c in COLOURS)
-SAFE_CONCEPTS = tuple(_named(c, s) for s in SAFE_SHAPES for c in COLOURS)
+UNSAFE_CONCEPTS = tuple(_a(f"{c} {UNSAFE_SHAPE}") for c in COLOURS)
+SAFE_CONCEPTS = tuple(_a(f"{c} {s}") for s in SAFE_SHAPES for c in COLOURS)
 
 # Position name → centre in the 128-pixel drawing (thirds of the picture).
 _THIRDS = (36, 64, 92)
@@ -134,37 +136,37 @@ def _background_phrase(rng: random.Random, background: str) -> tuple[str, bool]:
     if background in _BACKGROUND_WORDS:
         phrase = rng.choice(_BACKGROUND_WORDS[background])
     else:
-        a = "an" if background[0] in "aeiou" else "a"
-        phrase = rng.choice([f"on {a} {background} background", f"{background} background",
+        phrase = rng.choice([f"on {_a(background)} background", f"{background} background",
                              f"on {background}", f"on a plain {background} background"])
     return phrase, not phrase.startswith(("on ", "in ", "at ", "over ", "by ", "above "))
+
+
+def _position_phrase(rng: random.Random, position: str) -> str:
+    where = rng.choice(_POSITION_WORDS[position])
+    if where in ("top left", "top right", "bottom left", "bottom right"):
+        return f"at the {where}"
+    return where
 
 
 def caption(scene: Scene, rng: random.Random) -> str:
     """One of the grammar's captions for ``scene`` (``rng`` picks the wording)."""
     size = rng.choice(_SIZE_WORDS[scene.size])
     words = " ".join(w for w in (size, scene.colour, rng.choice(_SHAPE_WORDS[scene.shape])) if w)
-    article = "an" if words[0] in "aeiou" else "a"
-    where = rng.choice(_POSITION_WORDS[scene.position])
-    if where in ("top left", "top right", "bottom left", "bottom right"):
-        where = f"at the {where}"
+    where = _position_phrase(rng, scene.position)
     ground, tail = _background_phrase(rng, scene.background)
     if rng.random() < 0.3:  # background first
         ground_part = f", {ground}" if tail else f" {ground}"
-        return f"{article} {words}{ground_part}, {where}"
-    return f"{article} {words} {where}{',' if tail or rng.random() < 0.5 else ''} {ground}"
+        return f"{_a(words)}{ground_part}, {where}"
+    return f"{_a(words)} {where}{',' if tail or rng.random() < 0.5 else ''} {ground}"
 
 
 def short_caption(scene: Scene, rng: random.Random) -> str:
     """A caption naming only some of the scene ("a skull", "a red skull", "a red skull on
     the left"): what the image check's concepts look like (the tiny CLIP learns them)."""
     shape = rng.choice(_SHAPE_WORDS[scene.shape])
-    words = rng.choice([shape, f"{scene.colour} {shape}", f"{scene.colour} {shape}"])
-    article = "an" if words[0] in "aeiou" else "a"
-    text = f"{article} {words}"
+    text = _a(rng.choice([shape, f"{scene.colour} {shape}", f"{scene.colour} {shape}"]))
     if rng.random() < 0.3:
-        where = rng.choice(_POSITION_WORDS[scene.position])
-        text += f" at the {where}" if where.startswith(("top ", "bottom ")) else f" {where}"
+        text += " " + _position_phrase(rng, scene.position)
     return text
 
 

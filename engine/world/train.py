@@ -350,11 +350,10 @@ def encode_latents(vae, world: World, batch: int = 64) -> torch.Tensor:
 
 
 def train_unet(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, world: World,
-               captions: Captions, r: Recipe, gen: torch.Generator, *,
-               last_p: float = 0.0) -> list[float]:
-    """v-prediction on uniform timesteps, ``last_p`` of each batch moved to the last
-    (pure-noise) one, with min-SNR-γ weights floored at 1 and the
-    attribute read-outs on the text states when ``r.text_aux``."""
+               captions: Captions, r: Recipe, gen: torch.Generator) -> list[float]:
+    """v-prediction on uniform timesteps, ``r.unet_last_p`` of each batch moved to the last
+    (pure-noise) one, with min-SNR-γ weights floored at 1 and the attribute read-outs on
+    the text states when ``r.text_aux``."""
     heads = AttributeHeads(text_encoder.config.hidden_size) if r.text_aux else None
     params = list(unet.parameters()) + list(text_encoder.parameters())
     extra = list(heads.parameters()) if heads is not None else []
@@ -375,8 +374,8 @@ def train_unet(unet, text_encoder, tokenizer, scheduler, latents: torch.Tensor, 
         scenes = [world.scenes[i] for i in idx.tolist()]
         texts, keep = zip(*(captions(sc) for sc in scenes), strict=True)
         t = torch.randint(0, last + 1, (len(idx),), generator=gen)
-        if last_p:  # the pure-noise step, where only the words can say where the shape goes
-            t = torch.where(torch.rand(len(idx), generator=gen) < last_p, last, t)
+        if r.unet_last_p:  # the pure-noise step: only the words can say where the shape goes
+            t = torch.where(torch.rand(len(idx), generator=gen) < r.unet_last_p, last, t)
         noise = torch.randn(x0.shape, generator=gen)
         noise = noise + r.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
         a = alphas[t].sqrt().view(-1, 1, 1, 1)
@@ -524,6 +523,11 @@ def _round_trip(*modules: torch.nn.Module) -> None:
         m.to(torch.float16).to(torch.float32)
 
 
+def _write_card(card: dict, *folders: Path) -> None:
+    for folder in folders:
+        (folder / "recipe.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+
+
 def build(r: Recipe, out: Path, clip_out: Path, *, cache: Path, adapters: Path, runs: Path,
           looks: bool = True, from_stage: int = 1) -> dict:
     """Every stage in order; ``from_stage`` 3, 4 or 5 starts from the weights in ``out``."""
@@ -555,35 +559,35 @@ def build(r: Recipe, out: Path, clip_out: Path, *, cache: Path, adapters: Path, 
     else:
         c["vae"] = saved_vae(out)
     card["vae_scaling_factor"] = float(c["vae"].config.scaling_factor)
+    tokenizer = clip_tokenizer() if from_stage <= 4 else None  # the UNet's and the CLIP's
     if from_stage <= 3:
         t0 = time.time()
         latents = encode_latents(c["vae"], world) * c["vae"].config.scaling_factor
-        tokenizer = clip_tokenizer()
         losses = train_unet(c["unet"], c["text_encoder"], tokenizer, c["scheduler"], latents,
                             world, Captions(r, adapters, r.seed + 21), r,
-                            torch.Generator().manual_seed(r.seed + 20), last_p=r.unet_last_p)
+                            torch.Generator().manual_seed(r.seed + 20))
         loss["unet"] = float(np.mean(losses[-200:]))
         timings["unet_s"] = round(time.time() - t0, 1)
+        # saved now, with its card: a later stage that fails is rerun with --from-stage 4
+        save_pipeline(StableDiffusionPipeline(**c, tokenizer=tokenizer, safety_checker=None,
+                                              feature_extractor=None,
+                                              requires_safety_checker=False), out)
+        _write_card(card, out)
     if from_stage <= 4:
         t0 = time.time()
-        tokenizer = clip_tokenizer()
         clip_model, processor = tiny.clip_components()
         loss["clip"] = float(np.mean(train_clip(
             clip_model, tokenizer, world, r, torch.Generator().manual_seed(r.seed + 30),
             r.seed + 31)[-50:]))
         timings["clip_s"] = round(time.time() - t0, 1)
         save_clip(clip_model, processor, clip_out)
-    if from_stage <= 3:
-        save_pipeline(StableDiffusionPipeline(**c, tokenizer=tokenizer, safety_checker=None,
-                                              feature_extractor=None,
-                                              requires_safety_checker=False), out)
+        _write_card(card, out, clip_out)
     if looks:
         t0 = time.time()
         card["looks"] = train_looks(r, cache, adapters, runs, r.seed + 40)
         timings["looks_s"] = round(time.time() - t0, 1)
     timings["total_s"] = round(time.time() - started, 1)
-    for folder in (out, clip_out):
-        (folder / "recipe.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    _write_card(card, out, clip_out)
     return card
 
 
