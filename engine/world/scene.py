@@ -352,14 +352,20 @@ def reduce(img: Image.Image) -> Image.Image:
     return img.resize((SIZE, SIZE), Image.Resampling.BOX)
 
 
-def render(scene: Scene) -> Image.Image:
-    """The scene as a 64×64 RGB picture."""
+def render_with_layer(scene: Scene) -> tuple[Image.Image, Image.Image]:
+    """The scene as a 64×64 RGB picture, and its shape's layer at the drawing size (whose
+    alpha says where the shape is: the UNet's training weighs those pixels)."""
     bg, fg = render_layers(scene)
     bg.paste(fg, mask=fg)
-    return reduce(bg)
+    return reduce(bg), fg
+
+
+def render(scene: Scene) -> Image.Image:
+    """The scene as a 64×64 RGB picture."""
+    return render_with_layer(scene)[0]
 
 
 __all__ = ["BACKGROUNDS", "COLOURS", "POSITIONS", "SAFE_CONCEPTS", "SAFE_SHAPES", "SHAPES",
            "SIZE", "SIZES", "TEXTURED", "UNSAFE_CONCEPTS", "UNSAFE_SHAPE", "Scene", "caption",
-           "held_out", "held_out_combos", "render", "render_layers", "sample_scene",
-           "short_caption", "valid"]
+           "held_out", "held_out_combos", "render", "render_layers", "render_with_layer",
+           "sample_scene", "short_caption", "valid"]
