@@ -69,7 +69,9 @@ async def store(tmp_path):
     await store.close()
 
 
-def chain(libre: FakeLibre, store: Store, timeout: float = 0.5) -> Translator:
+# Generous by default: on a loaded 2-core CI runner a first local round trip has
+# taken over 0.5 s. The hang test sets its own short timeout.
+def chain(libre: FakeLibre, store: Store, timeout: float = 10.0) -> Translator:
     return Translator(TranslationSection(providers=["libre"], libre_url=libre.url,
                                          timeout_s=timeout, breaker_failures=2,
                                          breaker_cooldown_s=60), store)
@@ -97,7 +99,7 @@ async def test_a_hanging_provider_costs_no_more_than_its_timeout(libre, store):
     elapsed = time.perf_counter() - start
     assert result.provider == "offline"
     assert "cat" in result.text.lower()
-    assert elapsed < 0.5 + 0.3, elapsed
+    assert elapsed < 0.5 + 1.0, elapsed  # the server hangs 3 s; slack for a loaded runner
     tr.close()
 
 
