@@ -58,8 +58,9 @@ def painted(engine: Engine, scenes: list[Scene]):
 def test_held_out_prompts_are_painted_as_written(painted, scenes) -> None:
     f = Faithfulness.of(painted, scenes)
     # chance is 1 in 10 for colour, 1 in 14 for background, 1 in 9 for position; these 16
-    # reach 88 %, 100 % and 100 % at 12 steps and guidance 2 (docs/tiny-world.md has all 64)
-    assert f.colour >= 0.6 and f.background >= 0.9 and f.position >= 0.8, f
+    # reach 100 %, 100 % and 100 % at 12 steps and guidance 2 (docs/tiny-world.md has all 64:
+    # 95 % colour at 25 steps)
+    assert f.colour >= 0.8 and f.background >= 0.9 and f.position >= 0.8, f
 
 
 def test_without_the_prompt_the_picture_is_not_the_scene(engine, painted, scenes) -> None:
@@ -100,8 +101,9 @@ def test_retro_is_paler_and_brighter(looks) -> None:
 
 
 def test_kancil_draws_outlines(looks) -> None:
-    # edge energy; shipped: 3.15 against 2.50 (+26 %)
-    assert looks["kancil"]["grain"] > 1.2 * looks["none"]["grain"], looks
+    # edge energy; shipped: 3.17 against 2.64 on these 8 (+20 %; 32 prompts: +20 %), and
+    # the same prompts without the style read 1.0
+    assert looks["kancil"]["grain"] > 1.12 * looks["none"]["grain"], looks
 
 
 def test_fantasy_paints_a_gradient_sky(looks) -> None:
